@@ -1,0 +1,20 @@
+"""relance: promotions, loyalty and lifecycle rules as files in git, applied in-process.
+
+The public API: `load` a rule set folder, `compile_expression` for one condition, `Context` for
+the data a rule reads, and `RuleSetError` with every positioned diagnostic of a bad rule set.
+"""
+
+from relance.engine.context import Context, DataError
+from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
+from relance.engine.expression import CompiledExpression, compile_expression
+from relance.engine.loader import load
+from relance.engine.models import Cart, Contact, Event, Item, Order
+from relance.engine.money import Money
+from relance.engine.ruleset import RuleSet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cart", "CompiledExpression", "Contact", "Context", "DataError", "Diagnostic", "EvaluationError", "Event",
+    "Item", "Money", "Order", "RuleSet", "RuleSetError", "compile_expression", "load",
+]

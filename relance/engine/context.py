@@ -1,0 +1,137 @@
+"""The evaluation context: what one evaluation can read, validated once, then read as attributes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from relance.engine import types as T
+from relance.engine.models import UTC, Cart, Contact, Event, Order, _money, to_aware
+
+if TYPE_CHECKING:
+    from relance.engine.ruleset import RuleSet
+
+
+class DataError(ValueError):
+    """Input data that does not fit the data model; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One contact's world at one instant. Build it with `from_mapping` (validates once)."""
+
+    now: dt.datetime
+    tz: dt.tzinfo = UTC
+    contact: Contact | None = None
+    orders: tuple[Order, ...] = ()
+    events: tuple[Event, ...] = ()
+    cart: Cart | None = None
+    order: Order | None = None
+    event: Event | None = None
+    today: dt.date = field(init=False)
+    segments: dict[str, bool] = field(default_factory=dict, compare=False)
+    """Memo of segment membership for this context (`contact in segment x` costs one check)."""
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        object.__setattr__(self, "today", self.now.astimezone(self.tz).date())
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], ruleset: RuleSet | None = None,
+                     now: dt.datetime | None = None) -> Context:
+        """Validate JSON-like data (contact, orders, events, cart, order, event, now) once."""
+        tz: dt.tzinfo = ruleset.timezone if ruleset is not None else UTC
+        custom = ruleset.attributes if ruleset is not None else {}
+        extra = set(data) - {"now", "contact", "orders", "events", "cart", "order", "event"}
+        if extra:
+            raise DataError(f"unknown key(s) {sorted(extra)}: expected now, contact, orders, events, cart, order, event")
+        ctx = {"tz": tz}
+        try:
+            when = now or (to_aware(data["now"], tz) if data.get("now") else None)
+            if when is None:
+                raise DataError("no clock: give `now` in the data or as an argument")
+            contact = Contact.model_validate(data["contact"], context=ctx) if data.get("contact") else None
+            if contact is not None and custom:
+                contact = _typed_attributes(contact, custom, tz)
+            orders = tuple(sorted((Order.model_validate(o, context=ctx) for o in data.get("orders") or ()),
+                                  key=lambda o: (o.created_at, o.id)))
+            events = tuple(sorted((Event.model_validate(e, context=ctx) for e in data.get("events") or ()),
+                                  key=lambda e: (e.at, e.id)))
+            cart = Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None
+            order = Order.model_validate(data["order"], context=ctx) if data.get("order") else None
+            event = Event.model_validate(data["event"], context=ctx) if data.get("event") else None
+        except ValidationError as error:
+            raise DataError(_explain(error)) from None
+        except (TypeError, ValueError) as error:
+            if isinstance(error, DataError):
+                raise
+            raise DataError(str(error)) from None
+        return cls(now=when, tz=tz, contact=contact, orders=orders, events=events, cart=cart,
+                   order=order, event=event)
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "value"
+        parts.append(f"{where}: {item['msg']}")
+    more = len(error.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
+    """A custom attribute value as the declared type (JSON gives strings for dates and amounts)."""
+    if value is None:
+        return None
+    kind = typ.kind
+    if kind == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if kind in ("number", "percent"):
+        if isinstance(value, bool) or isinstance(value, float):
+            raise ValueError(f"expected an exact number (write it as a string or integer), got {value!r}")
+        return Decimal(str(value))
+    if kind == "money":
+        return _money(value)
+    if kind == "date":
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    if kind == "datetime":
+        return to_aware(value, tz)
+    if kind == "list":
+        assert typ.element is not None
+        return tuple(coerce_attribute(v, typ.element, tz) for v in value)
+    raise ValueError(f"unsupported attribute type {typ}")
+
+
+def _typed_attributes(contact: Contact, custom: Mapping[str, T.Type], tz: dt.tzinfo) -> Contact:
+    attributes = dict(contact.attributes)
+    for name, typ in custom.items():
+        if name in attributes:
+            try:
+                attributes[name] = coerce_attribute(attributes[name], typ, tz)
+            except (TypeError, ValueError) as error:
+                raise DataError(f"contact.{name}: {error}") from None
+    return contact.model_copy(update={"attributes": attributes})
+
+
+def zone(name: str) -> dt.tzinfo:
+    """An IANA time zone (ZoneInfo), `UTC`, or a fixed offset like `+02:00`."""
+    if name in ("UTC", "Z"):
+        return UTC
+    if name[:1] in "+-" and len(name) == 6:
+        sign = 1 if name[0] == "+" else -1
+        hours, minutes = int(name[1:3]), int(name[4:6])
+        return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+    return ZoneInfo(name)

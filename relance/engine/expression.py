@@ -1,0 +1,84 @@
+"""`relance.compile_expression`: one expression, checked and compiled, for embedding and `eval`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from relance.engine import ast as A
+from relance.engine import types as T
+from relance.engine.checker import Annotations, Checker, Environment
+from relance.engine.compiler import compile_function
+from relance.engine.context import UTC, Context
+from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
+from relance.engine.interpreter import Interpreter
+from relance.engine.parser import ParseFailure, parse_expression
+from relance.engine.ruleset import RuleSet
+
+SCOPE_NAMES = ("any", "segment", "checkout")
+
+
+@dataclass(frozen=True)
+class CompiledExpression:
+    """A checked expression: `.evaluate(ctx)` runs the compiled code, `.interpret(ctx)` the oracle."""
+
+    text: str
+    tree: A.Expr
+    type: T.Type
+    function: Callable[[Context], Any] = field(repr=False)
+    ruleset: RuleSet | None = field(repr=False)
+    annotations: Annotations = field(repr=False)
+
+    def _context(self, ctx: Context | Mapping[str, Any]) -> Context:
+        if isinstance(ctx, Context):
+            return ctx
+        return Context.from_mapping(ctx, self.ruleset)
+
+    def evaluate(self, ctx: Context | Mapping[str, Any]) -> Any:
+        """The value for one context; a mapping of JSON-like data is validated first."""
+        if type(ctx) is not Context:
+            ctx = self._context(ctx)
+        try:
+            return self.function(ctx)
+        except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+            raise EvaluationError(f"{self.text}: {error}") from None
+
+    def interpret(self, ctx: Context | Mapping[str, Any]) -> Any:
+        ctx = self._context(ctx)
+        interpreter = Interpreter(self.annotations, self.ruleset.currency if self.ruleset else "EUR",
+                                  self.ruleset.in_segment if self.ruleset else None)
+        return interpreter.evaluate(self.tree, ctx)
+
+    @property
+    def source(self) -> str:
+        """The generated Python (for the curious and for debugging the backend)."""
+        return getattr(self.function, "__relance_source__", "")
+
+
+def compile_expression(text: str, ruleset: RuleSet | None = None, scope: str = "any",
+                       path: str = "<expression>") -> CompiledExpression:
+    """Parse, check and compile `text`; raises `RuleSetError` with positioned diagnostics."""
+    if scope not in SCOPE_NAMES:
+        raise ValueError(f"scope must be one of {SCOPE_NAMES}")
+    try:
+        tree = parse_expression(text, path)
+    except ParseFailure as failure:
+        raise RuleSetError(failure.diagnostics, {path: text}) from None
+    diagnostics: list[Diagnostic] = []
+    ann = Annotations()
+    segments = {name: seg_decl(ruleset, name) for name in ruleset.segments} if ruleset else {}
+    env = Environment(ruleset.attributes if ruleset else {}, segments, ruleset.currency if ruleset else "EUR")
+    checker = Checker(env, ann, diagnostics)
+    typ = checker.check(tree, scope)
+    if diagnostics or typ is None:
+        raise RuleSetError(diagnostics, {path: text})
+    tz = ruleset.timezone if ruleset else UTC
+    lookup = ruleset.in_segment if ruleset else None
+    function = compile_function(tree, ann, env.currency, tz, lookup, path)
+    return CompiledExpression(text, tree, typ, function, ruleset, ann)
+
+
+def seg_decl(ruleset: RuleSet, name: str) -> A.SegmentDecl:
+    segment = ruleset.segments[name]
+    return A.SegmentDecl(name, segment.title, segment.condition)

@@ -1,0 +1,110 @@
+"""The YAML forms: the project file, rule files and test files, as pydantic models.
+
+They validate structure only; DSL strings inside them are parsed and checked by the language
+pipeline. `relance schema` prints their JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relance.engine import types as T
+
+LANGUAGE_VERSION = 1
+PROJECT_FILES = ("relance.yaml", "relance.yml")
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectFile(_Form):
+    """`relance.yaml` at the root of a rule set (all keys optional)."""
+
+    relance: int = Field(LANGUAGE_VERSION, description="language version of the rule files")
+    name: str | None = Field(None, description="name of the rule set")
+    currency: str = Field("EUR", description="default currency (ISO 4217): empty sums are zero in it")
+    timezone: str = Field("UTC", description="IANA time zone for dates, `today` and calendar arithmetic")
+    attributes: dict[str, str] = Field(default_factory=dict,
+                                       description="custom contact attributes and their types "
+                                                   "(string, number, money, bool, date, datetime, list of X)")
+    channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"],
+                                description="message channels")
+    guards: dict[str, Any] = Field(default_factory=dict,
+                                   description="rule-set-wide guards, e.g. max_discount: 50%")
+
+
+class SegmentForm(_Form):
+    title: str | None = None
+    description: str | None = None
+    when: str = Field(description="the condition a contact meets to be in the segment")
+
+
+class PromotionForm(_Form):
+    title: str | None = None
+    description: str | None = None
+    code: str | None = Field(None, description="a public code, e.g. SOCIAL500")
+    code_pattern: str | None = Field(None, description="a pool of unique codes, e.g. WELC-####-????")
+    when: str | None = Field(None, description="condition on cart, contact and history")
+    reward: str | list[str] = Field(description="e.g. `10% off order up to 20 EUR`")
+    exclude: str | None = Field(None, description="items never discounted nor counted, e.g. "
+                                                   "`items where category == \"low-margin\"`")
+    limit: str | None = Field(None, description="e.g. `1 per contact, 5000 total, budget 20000 EUR`")
+    valid: str | None = Field(None, description="e.g. `2026-01-01 to 2026-12-31, days mon-fri, hours 08:00-20:00`")
+
+
+class RulesForm(_Form):
+    """A YAML rule file: declarations as data, DSL strings in their condition and reward fields."""
+
+    segments: dict[str, SegmentForm] = Field(default_factory=dict)
+    promotions: dict[str, PromotionForm] = Field(default_factory=dict)
+
+
+class Expectation(_Form):
+    """One check of a test case: an expression's value, or a segment's members."""
+
+    expression: str | None = None
+    equals: Any = None
+    segment: str | None = None
+    members: list[str] | None = None
+
+
+class TestCase(_Form):
+    name: str
+    now: str | None = Field(None, description="the clock of this case (else the file's)")
+    contacts: list[dict[str, Any]] = Field(default_factory=list)
+    orders: list[dict[str, Any]] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    cart: dict[str, Any] | None = None
+    contact: str | None = Field(None, description="id of the contact that expressions are evaluated for")
+    expect: list[Expectation]
+
+
+class TestFile(_Form):
+    """`*.test.yaml` beside the rules: a clock, data, and what must follow."""
+
+    now: str | None = None
+    contacts: list[dict[str, Any]] = Field(default_factory=list)
+    orders: list[dict[str, Any]] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    tests: list[TestCase]
+
+
+def attribute_type(text: str) -> T.Type | None:
+    """`string`, `date`, `list of string`... or None if unknown."""
+    text = text.strip()
+    if text.startswith("list of "):
+        element = attribute_type(text[len("list of "):])
+        return T.list_of(element) if element is not None and element.kind != "list" else None
+    return T.SCALAR_TYPES.get(text)
+
+
+def schemas() -> dict[str, Any]:
+    """JSON Schemas of the three YAML forms, keyed by file kind."""
+    return {
+        "project (relance.yaml)": ProjectFile.model_json_schema(),
+        "rules (*.yaml)": RulesForm.model_json_schema(),
+        "tests (*.test.yaml)": TestFile.model_json_schema(),
+    }

@@ -1,0 +1,552 @@
+"""`relance.load(path)`: read a rule set folder (or one file), check it whole, compile it.
+
+Every problem of every file is collected before anything is refused, and nothing is compiled
+unless the whole rule set checks: a rule set is applied entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from relance.engine import ast as A
+from relance.engine import types as T
+from relance.engine.checker import Annotations, Checker, Environment
+from relance.engine.compiler import compile_function
+from relance.engine.context import zone
+from relance.engine.datamodel import RECORDS
+from relance.engine.diagnostics import Diagnostic, RuleSetError, did_you_mean, one_of
+from relance.engine.forms import LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, RulesForm, attribute_type
+from relance.engine.money import MINOR_UNITS, is_currency
+from relance.engine.parser import MAX_SOURCE_CHARS, ParseFailure, parse_expression, parse_reward, parse_rules
+from relance.engine.ruleset import Promotion, RuleSet, Segment
+from relance.engine.yamlsource import Located, YamlFailure, load_located, scalar_origin
+
+RULE_SUFFIXES = (".rules", ".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+def is_test_file(path: Path) -> bool:
+    return path.name.endswith(TEST_SUFFIXES)
+
+
+def rule_files(root: Path) -> list[Path]:
+    """The rule files of a folder, sorted; hidden folders, tests and the project file skipped."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix in RULE_SUFFIXES and not is_test_file(path) and path.name not in PROJECT_FILES:
+            found.append(path)
+    return found
+
+
+def find_project_file(folder: Path) -> Path | None:
+    for name in PROJECT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+class _Loader:
+    def __init__(self, root: Path, display_root: Path):
+        self.root = root
+        self.display_root = display_root
+        self.diagnostics: list[Diagnostic] = []
+        self.sources: dict[str, str] = {}
+        self.declarations: list[A.Declaration] = []
+
+    def display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.display_root))
+        except ValueError:
+            return str(path)
+
+    def read(self, path: Path) -> str | None:
+        shown = self.display(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_SOURCE_CHARS * 4:
+                self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E001",
+                                                   f"this file has {size:,} bytes; a rule file may have at most "
+                                                   f"{MAX_SOURCE_CHARS:,} characters", "split it into several files"))
+                return None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E003", f"this file is not UTF-8 text ({error.reason})",
+                                               "save it as UTF-8"))
+            return None
+        except OSError as error:
+            self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E004", f"cannot read this file: {error.strerror}"))
+            return None
+        if len(text) > MAX_SOURCE_CHARS:
+            self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E001",
+                                               f"this file has {len(text):,} characters; a rule file may have at most "
+                                               f"{MAX_SOURCE_CHARS:,}", "split it into several files"))
+            return None
+        self.sources[shown] = text
+        return text
+
+    # ---- YAML helpers ----
+
+    def located(self, path: Path) -> Located | None:
+        text = self.read(path)
+        if text is None:
+            return None
+        try:
+            return load_located(text, self.display(path))
+        except YamlFailure as failure:
+            self.diagnostics.append(failure.diagnostic)
+            return None
+
+    def validate(self, located: Located, model: type[BaseModel], what: str) -> Any:
+        data = located.data if located.data is not None else {}
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            for item in error.errors():
+                self.diagnostics.append(_form_diagnostic(located, item, model, what))
+            return None
+
+    # ---- project file ----
+
+    def project(self) -> ProjectFile:
+        path = find_project_file(self.root)
+        if path is None:
+            return ProjectFile()
+        located = self.located(path)
+        if located is None:
+            return ProjectFile()
+        project = self.validate(located, ProjectFile, "the project file")
+        if project is None:
+            return ProjectFile()
+        if project.relance != LANGUAGE_VERSION:
+            self.diagnostics.append(Diagnostic.at(located.span(("relance",)), "E020",
+                                                  f"this is language version {project.relance}; this relance reads "
+                                                  f"version {LANGUAGE_VERSION}", "upgrade relance, or set `relance: 1`"))
+        if not is_currency(project.currency):
+            self.diagnostics.append(Diagnostic.at(located.span(("currency",)), "E201",
+                                                  f"`{project.currency}` is not a currency code",
+                                                  did_you_mean(project.currency, MINOR_UNITS) or "use EUR, USD, GBP..."))
+        try:
+            zone(project.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.diagnostics.append(Diagnostic.at(located.span(("timezone",)), "E203",
+                                                  f"`{project.timezone}` is not a known time zone",
+                                                  did_you_mean(project.timezone, _common_zones())
+                                                  or "use an IANA name such as Europe/Paris"))
+        for name, text in project.attributes.items():
+            span = located.span(("attributes", name), key=True)
+            if not NAME.match(name):
+                self.diagnostics.append(Diagnostic.at(span, "E021", f"`{name}` is not a valid attribute name",
+                                                      "use lowercase letters, digits and _"))
+            elif name in RECORDS["contact"] or name == "attributes":
+                self.diagnostics.append(Diagnostic.at(span, "E022", f"`{name}` is already a contact field",
+                                                      "choose another name"))
+            if attribute_type(text) is None:
+                self.diagnostics.append(Diagnostic.at(located.span(("attributes", name)), "E023",
+                                                      f"`{text}` is not a type",
+                                                      f"use {one_of(['string', 'number', 'money', 'bool', 'date', 'datetime'])}, "
+                                                      "or `list of string`"))
+        return project
+
+    # ---- rule files ----
+
+    def rules_file(self, path: Path) -> None:
+        text = self.read(path)
+        if text is None:
+            return
+        tree, problems = parse_rules(text, self.display(path))
+        self.diagnostics.extend(problems)
+        self.declarations.extend(tree.declarations)
+
+    def yaml_file(self, path: Path) -> None:
+        located = self.located(path)
+        if located is None or located.data is None:
+            return
+        form = self.validate(located, RulesForm, "a rule file")
+        if form is None:
+            return
+        for name, segment in form.segments.items():
+            condition = self.dsl(located, ("segments", name, "when"), parse_expression)
+            if condition is not None:
+                self.declarations.append(A.SegmentDecl(name, segment.title, condition,
+                                                       span=located.span(("segments", name), key=True)))
+        for name, promo in form.promotions.items():
+            decl = self.yaml_promotion(located, name, promo)
+            if decl is not None:
+                self.declarations.append(decl)
+
+    def dsl(self, located: Located, loc: tuple[str | int, ...], parse: Any) -> Any:
+        text, line, column = scalar_origin(located, loc)
+        try:
+            return parse(text, located.path, line, column)
+        except ParseFailure as failure:
+            self.diagnostics.extend(failure.diagnostics)
+            return None
+
+    def yaml_promotion(self, located: Located, name: str, promo: Any) -> A.PromotionDecl | None:
+        base = ("promotions", name)
+        clauses: list[A.Clause] = []
+        ok = True
+        for key, unique in (("code", False), ("code_pattern", True)):
+            value = getattr(promo, key)
+            if value is not None:
+                clauses.append(A.CodeClause(unique, value, span=located.span((*base, key))))
+        if promo.when is not None:
+            cond = self.dsl(located, (*base, "when"), parse_expression)
+            ok = ok and cond is not None
+            if cond is not None:
+                clauses.append(A.WhenClause(cond, span=cond.span))
+        rewards = promo.reward if isinstance(promo.reward, list) else [promo.reward]
+        for index in range(len(rewards)):
+            loc = (*base, "reward", index) if isinstance(promo.reward, list) else (*base, "reward")
+            reward = self.dsl(located, loc, parse_reward)
+            ok = ok and reward is not None
+            if reward is not None:
+                clauses.append(A.RewardClause(reward, span=reward.span))
+        for key, keyword in (("exclude", "exclude"), ("limit", "limit"), ("valid", "valid")):
+            if getattr(promo, key) is not None:
+                clause = self.dsl(located, (*base, key), _clause_parser(keyword))
+                ok = ok and clause is not None
+                if clause is not None:
+                    clauses.append(clause)
+        if not ok:
+            return None
+        return A.PromotionDecl(name, promo.title, tuple(clauses), span=located.span(base, key=True))
+
+
+def _clause_parser(keyword: str) -> Any:
+    """Parse one promotion clause written as a YAML value, keeping its file position."""
+
+    def parse(text: str, path: str, line: int, column: int) -> A.Clause:
+        from relance.engine.parser import _parse, _transform
+
+        lead = "promotion _:\n" + keyword + "\n"
+        if line >= 3:
+            padded = "\n" * (line - 3) + lead + " " * (column - 1) + text
+        else:
+            padded = lead + text
+        tree = _parse(padded, "file", path, 1, 1)
+        node = _transform(tree, path)
+        return node.declarations[0].clauses[0]  # type: ignore[attr-defined, no-any-return]
+
+    return parse
+
+
+def _form_diagnostic(located: Located, item: Any, model: type[BaseModel], what: str) -> Diagnostic:
+    loc = tuple(item["loc"])
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        allowed = _allowed_keys(model, parent)
+        hint = did_you_mean(str(loc[-1]), allowed) or (f"allowed here: {one_of(allowed)}" if allowed else None)
+        return Diagnostic.at(located.span(loc, key=True), "E030", f"unknown key `{loc[-1]}` in {what}", hint)
+    if kind == "missing":
+        return Diagnostic.at(located.span(loc[:-1], key=True), "E031", f"`{loc[-1]}` is missing",
+                             f"add `{loc[-1]}:` here")
+    where = ".".join(str(p) for p in loc)
+    return Diagnostic.at(located.span(loc), "E032", f"`{where}`: {item['msg'].lower()}")
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a YAML mapping may have at `loc` (following nested models and dicts of them)."""
+    current: Any = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(current, _DictOf):
+            current = current.model
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = _model_in(field.annotation) if field else None
+        else:
+            current = None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in args:
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return _DictOf(arg) if getattr(annotation, "__origin__", None) is dict else arg
+    return None
+
+
+class _DictOf:
+    """A mapping whose values are `model`: its keys are free names, its values models."""
+
+    def __init__(self, model: type[BaseModel]):
+        self.model = model
+
+
+def _common_zones() -> list[str]:
+    return ["UTC", "Europe/Paris", "Europe/London", "Europe/Berlin", "Europe/Brussels", "Europe/Madrid",
+            "Europe/Rome", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Tokyo"]
+
+
+# ---- checking ----
+
+
+def check_declarations(declarations: Iterable[A.Declaration], env: Environment, ann: Annotations,
+                       diagnostics: list[Diagnostic]) -> dict[str, tuple[str, ...]]:
+    """Type every declaration; returns each segment's segment dependencies."""
+    checker = Checker(env, ann, diagnostics)
+    depends: dict[str, tuple[str, ...]] = {}
+    for decl in declarations:
+        checker.segment_refs = []
+        if isinstance(decl, A.SegmentDecl):
+            checker.check_condition(decl.condition, "segment", "a segment's condition")
+            depends[decl.name] = tuple(dict.fromkeys(name for name, _ in checker.segment_refs))
+        elif isinstance(decl, A.PromotionDecl):
+            _check_promotion(decl, checker)
+    return depends
+
+
+def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
+    seen: dict[type, A.Clause] = {}
+    for clause in decl.clauses:
+        single = type(clause) in (A.CodeClause, A.WhenClause, A.ExcludeClause, A.LimitClause, A.ValidClause)
+        if single and type(clause) in seen:
+            checker.error(clause, "E311", "this clause is given twice in the same promotion",
+                          "merge them into one (join conditions with `and`, limits with `,`)")
+        seen.setdefault(type(clause), clause)
+        if isinstance(clause, A.WhenClause):
+            checker.check_condition(clause.condition, "checkout", "a promotion's condition")
+        elif isinstance(clause, A.RewardClause):
+            _check_reward(clause.reward, checker)
+        elif isinstance(clause, A.ExcludeClause):
+            _check_items(clause.items, checker)
+        elif isinstance(clause, A.CodeClause) and clause.unique:
+            if not any(ch in clause.value for ch in "#?*"):
+                checker.error(clause, "E320", f"the pattern \"{clause.value}\" has no random part",
+                              "use # for a digit, ? for a letter, * for either: \"WELC-####-????\"")
+        elif isinstance(clause, A.LimitClause):
+            _check_limits(clause, checker)
+        elif isinstance(clause, A.ValidClause):
+            _check_validity(clause, checker)
+    if A.RewardClause not in seen:
+        checker.error(decl, "E310", f"promotion `{decl.name}` has no reward",
+                      "add a line such as `reward 10% off order`")
+
+
+def _check_items(target: A.ItemsTarget, checker: Checker) -> None:
+    if target.where is None:
+        return
+    checker.scope = "checkout"
+    checker.elements = ["item"]
+    typ = checker.visit(target.where)
+    checker.elements = []
+    if typ is not None and typ.kind not in ("bool", "null"):
+        checker.error(target.where, "E210", "an items filter must be true or false")
+
+
+def _check_reward(reward: A.Reward, checker: Checker) -> None:
+    def value(node: A.Expr, kinds: tuple[str, ...], what: str) -> T.Type | None:
+        typ = checker.check(node, "checkout")
+        if typ is not None and typ.kind not in kinds:
+            checker.error(node, "E330", f"{what} must be {' or '.join(_KIND_WORDS[k] for k in kinds)}, "
+                          f"not {typ}")
+            return None
+        return typ
+
+    if isinstance(reward, A.RewardOff):
+        typ = value(reward.amount, ("percent", "money"), "a discount")
+        if isinstance(reward.amount, A.Percent) and not 0 < reward.amount.value <= 100:
+            checker.error(reward.amount, "E331", "a percentage discount must be above 0% and at most 100%")
+        if reward.cap is not None:
+            value(reward.cap, ("money",), "a cap (`up to`)")
+            if typ is not None and typ.kind == "money":
+                checker.error(reward.cap, "E332", "`up to` caps a percentage; an amount is already fixed",
+                              "remove `up to ...`")
+        if isinstance(reward.target, A.ItemsTarget):
+            _check_items(reward.target, checker)
+    elif isinstance(reward, A.BuyXGetY):
+        if reward.buy < 1 or reward.get < 1:
+            checker.error(reward, "E333", "buy and get need at least 1 unit each")
+        if reward.discount is not None:
+            value(reward.discount, ("percent", "money"), "a discount")
+        if reward.items is not None:
+            _check_items(reward.items, checker)
+    elif isinstance(reward, A.FixedPrice):
+        value(reward.price, ("money",), "a fixed price")
+        _check_items(reward.items, checker)
+
+
+_KIND_WORDS = {"percent": "a percentage such as `10%`", "money": "an amount such as `5 EUR`"}
+
+
+def _check_limits(clause: A.LimitClause, checker: Checker) -> None:
+    seen: set[tuple[str, str | None]] = set()
+    for limit in clause.limits:
+        key = (limit.kind, limit.unit)
+        if key in seen:
+            checker.error(limit, "E340", "this limit is given twice")
+        seen.add(key)
+        if limit.kind in ("per", "total") and limit.count < 1:
+            checker.error(limit, "E341", "a limit must be at least 1", "to stop a promotion, disable it instead")
+        if limit.budget is not None:
+            checker.check_currency(limit.budget)
+
+
+def _check_validity(clause: A.ValidClause, checker: Checker) -> None:
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for item in clause.items:
+        if item.kind == "between" and item.start is not None and item.end is not None:
+            for node in (item.start, item.end):
+                checker.check(node, "checkout")
+            start, end = item.start.value, item.end.value
+            if _as_date(start) > _as_date(end):
+                checker.error(item, "E350", "this period ends before it starts", "swap the two dates")
+        elif item.kind == "days":
+            for first, last in item.days:
+                if days.index(first) > days.index(last):
+                    checker.error(item, "E351", f"`{first}-{last}` goes backwards",
+                                  f"write `{last}-{first}`, or list the days: `days sat sun`")
+        elif item.kind == "hours" and item.hours is not None and item.hours[0] == item.hours[1]:
+            checker.error(item, "E352", "these hours are empty", "write e.g. `hours 08:00-20:00`")
+
+
+def _as_date(value: Any) -> Any:
+    return value.date() if hasattr(value, "date") and callable(value.date) else value
+
+
+def _cycles(depends: dict[str, tuple[str, ...]]) -> list[list[str]]:
+    """Segment reference cycles, each as the loop of names (iterative DFS)."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+    for start in depends:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            name, index = stack.pop()
+            if index == 0:
+                state[name] = 1
+                path.append(name)
+            deps = depends.get(name, ())
+            if index < len(deps):
+                stack.append((name, index + 1))
+                nxt = deps[index]
+                if state.get(nxt) == 1:
+                    found.append(path[path.index(nxt):] + [nxt])
+                elif not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[name] = 2
+                path.pop()
+    return found
+
+
+def _topological(depends: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    order: list[str] = []
+    done: set[str] = set()
+    for start in depends:
+        stack = [(start, iter(depends.get(start, ())))]
+        if start in done:
+            continue
+        while stack:
+            name, deps = stack[-1]
+            nxt = next((d for d in deps if d not in done), None)
+            if nxt is not None and nxt in depends:
+                stack.append((nxt, iter(depends.get(nxt, ()))))
+                continue
+            stack.pop()
+            if name not in done:
+                done.add(name)
+                order.append(name)
+    return tuple(order)
+
+
+def load(path: str | Path) -> RuleSet:
+    """Load, check and compile a rule set; raises `RuleSetError` with every diagnostic."""
+    target = Path(path)
+    if not target.exists():
+        raise RuleSetError([Diagnostic(str(path), 1, 1, 1, 1, "E005", "no such file or folder",
+                                       "give the folder of the rule set, e.g. `rules/examples`")])
+    root = target if target.is_dir() else target.parent
+    display_root = Path.cwd()
+    try:
+        root.resolve().relative_to(display_root.resolve())
+        display_root = display_root.resolve()
+        root = root.resolve()
+        target = target.resolve()
+    except ValueError:
+        display_root = root
+    loader = _Loader(root, display_root)
+    project = loader.project()
+    files = rule_files(root) if target.is_dir() else [target]
+    for file in files:
+        if file.suffix == ".rules":
+            loader.rules_file(file)
+        else:
+            loader.yaml_file(file)
+    return build(loader.declarations, project, loader.diagnostics, loader.sources, root)
+
+
+def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: list[Diagnostic],
+          sources: dict[str, str], root: Path | None) -> RuleSet:
+    """Check parsed declarations as one rule set and compile it (shared by files and tests)."""
+    diagnostics = list(diagnostics)
+    attributes = {name: typ for name, text in project.attributes.items()
+                  if (typ := attribute_type(text)) is not None}
+    by_name: dict[str, A.Declaration] = {}
+    for decl in declarations:
+        if not NAME.match(decl.name):
+            diagnostics.append(Diagnostic.at(decl.span, "E301", f"`{decl.name}` is not a valid name",
+                                             "use lowercase letters, digits and _ (e.g. `new_customers`)"))
+        if decl.name in by_name:
+            first = by_name[decl.name]
+            where = f"{first.span.path}:{first.span.line}" if first.span else "elsewhere"
+            diagnostics.append(Diagnostic.at(decl.span, "E300", f"`{decl.name}` is already declared at {where}",
+                                             "names are global to a rule set: rename one of them"))
+            continue
+        by_name[decl.name] = decl
+    segments = {n: d for n, d in by_name.items() if isinstance(d, A.SegmentDecl)}
+    promotions = {n: d for n, d in by_name.items() if isinstance(d, A.PromotionDecl)}
+    env = Environment(attributes, segments, project.currency if is_currency(project.currency) else "EUR")
+    ann = Annotations()
+    depends = check_declarations(by_name.values(), env, ann, diagnostics)
+    for cycle in _cycles(depends):
+        decl = segments[cycle[0]]
+        diagnostics.append(Diagnostic.at(decl.span, "E282", "segments refer to each other in a loop: "
+                                         + " -> ".join(cycle), "one of them must not use the other"))
+    if any(d.severity == "error" for d in diagnostics):
+        raise RuleSetError(diagnostics, sources)
+    try:
+        tz = zone(project.timezone)
+    except (ZoneInfoNotFoundError, ValueError):  # reported above; unreachable when checked
+        tz = ZoneInfo("UTC")
+    holder: dict[str, RuleSet] = {}
+
+    def lookup(name: str, ctx: Any) -> bool:
+        return holder["rules"].in_segment(name, ctx)
+
+    compiled = {}
+    for name, decl in segments.items():
+        fn = compile_function(decl.condition, ann, env.currency, tz, lookup, f"segment {name}", as_condition=True)
+        compiled[name] = Segment(name, decl.title, decl.condition, fn, depends.get(name, ()))
+    promos = {}
+    for name, decl in promotions.items():
+        when = next((c.condition for c in decl.clauses if isinstance(c, A.WhenClause)), None)
+        fn = compile_function(when, ann, env.currency, tz, lookup, f"promotion {name}", as_condition=True) \
+            if when is not None else None
+        promos[name] = Promotion(decl, fn)
+    rules = RuleSet(root=root, name=project.name, currency=env.currency, timezone_name=project.timezone,
+                    timezone=tz, attributes=attributes, guards=dict(project.guards),
+                    channels=tuple(project.channels), segments=compiled, promotions=promos,
+                    annotations=ann, sources=sources, segment_order=_topological(depends))
+    holder["rules"] = rules
+    return rules

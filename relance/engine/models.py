@@ -1,0 +1,207 @@
+"""The data model at the boundary: pydantic validates once, the hot path reads plain attributes.
+
+Amounts become `Money` (a bare amount takes its order's or cart's currency), date-times become
+timezone-aware (a naive value is read in the rule set's time zone), unknown contact keys become
+custom attributes. Collections are tuples, histories are sorted by time, so `first`/`last` and
+both backends agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
+
+from relance.engine.money import Money, is_currency
+
+UTC = dt.timezone.utc
+
+
+def _zone(info: ValidationInfo) -> dt.tzinfo:
+    context = info.context or {}
+    return context.get("tz") or UTC  # type: ignore[no-any-return]
+
+
+def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
+    """A date-time with a zone: naive values and bare dates are read in `zone`."""
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "T", 1) if "T" not in value and len(value) > 10 else value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        value = dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
+    raise ValueError("expected a date and time such as 2026-11-23T10:00:00+01:00")
+
+
+def _money(value: Any) -> Money:
+    if isinstance(value, Money):
+        return value
+    if isinstance(value, dict):
+        amount, currency = value.get("amount"), value.get("currency")
+        if amount is None or not isinstance(currency, str):
+            raise ValueError("expected {amount, currency}")
+        value = f"{amount} {currency}"
+    if isinstance(value, float):
+        raise ValueError("amounts must be exact: write them as strings such as \"12.50\", not floats")
+    return Money.parse(str(value))
+
+
+MoneyField = Annotated[Money, BeforeValidator(_money)]
+AwareDateTime = Annotated[dt.datetime, BeforeValidator(lambda v, info: to_aware(v, _zone(info)))]
+Currency = Annotated[str, BeforeValidator(lambda v: _currency(v))]
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not is_currency(value):
+        raise ValueError(f"unknown currency {value!r} (ISO 4217 code such as EUR)")
+    return value
+
+
+def _with_currency(data: Any, fields: tuple[str, ...]) -> Any:
+    """Give bare amounts (`"12.50"`, `12`) the currency of the order or cart they belong to."""
+    if not isinstance(data, dict):
+        return data
+    currency = data.get("currency")
+    if not isinstance(currency, str):
+        return data
+    out = dict(data)
+    for name in fields:
+        value = out.get(name)
+        if isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
+            out[name] = f"{value} {currency}"
+    for key in ("items",):
+        if isinstance(out.get(key), list):
+            out[key] = [_with_currency({"currency": currency, **i}, ("unit_price", "total"))
+                        if isinstance(i, dict) else i for i in out[key]]
+    return out
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+class Consents(_Model):
+    email: bool = False
+    sms: bool = False
+    push: bool = False
+
+
+class Item(_Model):
+    """A line of a cart or an order."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    sku: str
+    product: str | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    quantity: int = Field(1, ge=0)
+    unit_price: MoneyField
+    total: MoneyField | None = None
+    currency: str | None = None
+
+    @model_validator(mode="after")
+    def _total(self) -> Item:
+        if self.total is None:
+            object.__setattr__(self, "total", Money(self.unit_price.amount * self.quantity, self.unit_price.currency))
+        return self
+
+
+class Contact(_Model):
+    model_config = ConfigDict(frozen=True, extra="allow", arbitrary_types_allowed=True)
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    country: str | None = None
+    language: str | None = None
+    birthdate: dt.date | None = None
+    created_at: AwareDateTime
+    consents: Consents = Consents()
+    tags: tuple[str, ...] = ()
+    tier: str | None = None
+    points: Decimal = Decimal(0)
+    attributes: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extra_to_attributes(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            extra = {k: v for k, v in data.items() if k not in known}
+            if extra:
+                data = {k: v for k, v in data.items() if k in known}
+                data["attributes"] = {**dict(data.get("attributes") or {}), **extra}
+        return data
+
+
+class Order(_Model):
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    id: str
+    contact_id: str | None = None
+    created_at: AwareDateTime
+    status: str = "paid"
+    currency: Currency
+    total: MoneyField
+    shipping: MoneyField | None = None
+    channel: str | None = None
+    country: str | None = None
+    items: tuple[Item, ...] = ()
+    codes: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        return _with_currency(data, ("total", "shipping"))
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Order:
+        if self.shipping is None:
+            object.__setattr__(self, "shipping", Money(Decimal(0), self.currency))
+        return self
+
+
+class Event(_Model):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: str = ""
+    contact_id: str | None = None
+    type: str
+    at: AwareDateTime
+    channel: str | None = None
+    campaign: str | None = None
+
+
+class Cart(_Model):
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    currency: Currency
+    items: tuple[Item, ...] = ()
+    shipping: MoneyField | None = None
+    country: str | None = None
+    channel: str | None = None
+    codes: tuple[str, ...] = ()
+    subtotal: MoneyField | None = None
+    total: MoneyField | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        return _with_currency(data, ("shipping",))
+
+    @model_validator(mode="after")
+    def _sums(self) -> Cart:
+        for item in self.items:
+            if item.unit_price.currency != self.currency:
+                raise ValueError(f"item {item.sku} is priced in {item.unit_price.currency}, "
+                                 f"the cart in {self.currency}")
+        subtotal = Money(sum((i.total.amount for i in self.items), Decimal(0)), self.currency)  # type: ignore[union-attr]
+        shipping = self.shipping or Money(Decimal(0), self.currency)
+        object.__setattr__(self, "subtotal", subtotal)
+        object.__setattr__(self, "shipping", shipping)
+        object.__setattr__(self, "total", subtotal + shipping)
+        return self

@@ -1,0 +1,78 @@
+"""A checked, compiled rule set: what `relance.load` returns and every runtime part reads.
+
+It is immutable once built: a new version of the rules is a new RuleSet, so a shop keeps
+serving the previous one until the new one has checked whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relance.engine import ast as A
+from relance.engine import types as T
+from relance.engine.checker import Annotations
+from relance.engine.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A named condition on a contact and its history."""
+
+    name: str
+    title: str | None
+    condition: A.Expr
+    predicate: Callable[[Context], bool]
+    depends_on: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        return self.condition.span.path if self.condition.span else "<rules>"
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A promotion as declared and checked; its evaluation at checkout comes with the engine."""
+
+    declaration: A.PromotionDecl
+    condition: Callable[[Context], bool] | None
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    root: Path | None
+    name: str | None
+    currency: str
+    timezone_name: str
+    timezone: dt.tzinfo
+    attributes: Mapping[str, T.Type]
+    guards: Mapping[str, Any]
+    channels: tuple[str, ...]
+    segments: Mapping[str, Segment]
+    promotions: Mapping[str, Promotion]
+    annotations: Annotations = field(repr=False)
+    sources: Mapping[str, str] = field(repr=False)
+    segment_order: tuple[str, ...] = ()
+    """Segments sorted so that each comes after the segments it refers to."""
+
+    def in_segment(self, name: str, ctx: Context) -> bool:
+        """Membership of the context's contact, computed once per context."""
+        memo = ctx.segments
+        if name not in memo:
+            memo[name] = self.segments[name].predicate(ctx) is True
+        return memo[name]
+
+    def context(self, data: Mapping[str, Any], now: dt.datetime | None = None) -> Context:
+        """Validate JSON-like data against this rule set (its time zone and attributes)."""
+        return Context.from_mapping(data, self, now)
+
+    def members(self, ctx: Context) -> list[str]:
+        """Names of the segments the context's contact is in, in dependency order."""
+        return [name for name in self.segment_order if self.in_segment(name, ctx)]
