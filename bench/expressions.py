@@ -326,7 +326,7 @@ def render(headers: list[str], rows: list[list[str]], title: str) -> None:
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
-    Console(width=max(160, len(title))).print(table)
+    Console(width=160).print(table)
 
 
 def main() -> None:

@@ -41,6 +41,8 @@ class Context:
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        if self.now.microsecond:
+            object.__setattr__(self, "now", self.now.replace(microsecond=0))
         object.__setattr__(self, "today", self.now.astimezone(self.tz).date())
 
     @classmethod

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
-from relance.engine.money import Money, is_currency
+from relance.engine.money import MINOR_UNITS, Money, is_currency
 
 UTC = dt.timezone.utc
 
@@ -26,13 +26,18 @@ def _zone(info: ValidationInfo) -> dt.tzinfo:
 
 
 def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
-    """A date-time with a zone: naive values and bare dates are read in `zone`."""
+    """A date-time with a zone: naive values and bare dates are read in `zone`.
+
+    The clock of relance ticks in whole seconds: sub-second parts are dropped here, at the
+    boundary, so that every backend computes elapsed days from the same instants.
+    """
     if isinstance(value, str):
         text = value.strip().replace(" ", "T", 1) if "T" not in value and len(value) > 10 else value.strip()
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         value = dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
     if isinstance(value, dt.datetime):
+        value = value.replace(microsecond=0)
         return value if value.tzinfo is not None else value.replace(tzinfo=zone)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
@@ -49,7 +54,10 @@ def _money(value: Any) -> Money:
         value = f"{amount} {currency}"
     if isinstance(value, float):
         raise ValueError("amounts must be exact: write them as strings such as \"12.50\", not floats")
-    return Money.parse(str(value))
+    money = Money.parse(str(value))
+    if money.amount != money.rounded().amount:
+        raise ValueError(f"{money.currency} amounts have at most {MINOR_UNITS[money.currency]} decimals: {value}")
+    return money
 
 
 MoneyField = Annotated[Money, BeforeValidator(_money)]
