@@ -248,6 +248,8 @@ class Checker:
         hint = did_you_mean(node.name, visible)
         if node.name in FUNCTIONS or node.name in A.AGGREGATES:
             hint = f"`{node.name}` is a function: write `{node.name}(...)`"
+        elif hint is None and (node.name.isupper() or node.name[:1].isupper()):
+            hint = f'if this is a text, put it in double quotes: "{node.name}"'
         elif hint is None and self.elements:
             hint = f"inside `where`, the fields of each {self.elements[-1]} can be named directly: {one_of(record_fields(self.elements[-1], self.env.attributes))}"
         elif hint is None:

@@ -21,7 +21,8 @@ from relance.engine.compiler import compile_function
 from relance.engine.context import zone
 from relance.engine.datamodel import RECORDS
 from relance.engine.diagnostics import Diagnostic, RuleSetError, did_you_mean, one_of
-from relance.engine.forms import LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, RulesForm, attribute_type
+from relance.engine.forms import (LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, PromotionForm, RulesForm, SegmentForm,
+                                  attribute_type)
 from relance.engine.money import MINOR_UNITS, is_currency
 from relance.engine.parser import MAX_SOURCE_CHARS, ParseFailure, parse_expression, parse_reward, parse_rules
 from relance.engine.ruleset import Promotion, RuleSet, Segment
@@ -168,21 +169,49 @@ class _Loader:
         self.declarations.extend(tree.declarations)
 
     def yaml_file(self, path: Path) -> None:
+        """Each declaration is validated on its own, so one bad entry hides no other problem."""
         located = self.located(path)
         if located is None or located.data is None:
             return
-        form = self.validate(located, RulesForm, "a rule file")
-        if form is None:
+        data = located.data
+        if not isinstance(data, dict):
+            self.diagnostics.append(Diagnostic.at(located.span(()), "E032",
+                                                  "a rule file holds `segments:` and `promotions:` mappings"))
             return
-        for name, segment in form.segments.items():
-            condition = self.dsl(located, ("segments", name, "when"), parse_expression)
-            if condition is not None:
-                self.declarations.append(A.SegmentDecl(name, segment.title, condition,
-                                                       span=located.span(("segments", name), key=True)))
-        for name, promo in form.promotions.items():
-            decl = self.yaml_promotion(located, name, promo)
-            if decl is not None:
-                self.declarations.append(decl)
+        for key in data:
+            if key not in RulesForm.model_fields:
+                self.diagnostics.append(Diagnostic.at(located.span((key,), key=True), "E030",
+                                                      f"unknown key `{key}` in a rule file",
+                                                      did_you_mean(key, RulesForm.model_fields)
+                                                      or f"allowed here: {one_of(RulesForm.model_fields)}"))
+        for kind, form in (("segments", SegmentForm), ("promotions", PromotionForm)):
+            entries = data.get(kind) or {}
+            if not isinstance(entries, dict):
+                self.diagnostics.append(Diagnostic.at(located.span((kind,)), "E032",
+                                                      f"`{kind}` must map names to declarations"))
+                continue
+            for name, entry in entries.items():
+                spec = self.validate_at(located, form, (kind, name), entry)
+                if spec is None:
+                    continue
+                if kind == "segments":
+                    condition = self.dsl(located, (kind, name, "when"), parse_expression)
+                    if condition is not None:
+                        self.declarations.append(A.SegmentDecl(name, spec.title, condition,
+                                                               span=located.span((kind, name), key=True)))
+                else:
+                    decl = self.yaml_promotion(located, name, spec)
+                    if decl is not None:
+                        self.declarations.append(decl)
+
+    def validate_at(self, located: Located, model: type[BaseModel], loc: tuple[str, ...], data: Any) -> Any:
+        try:
+            return model.model_validate(data if data is not None else {})
+        except ValidationError as error:
+            for item in error.errors():
+                item = {**item, "loc": (*loc, *item["loc"])}
+                self.diagnostics.append(_form_diagnostic(located, item, RulesForm, "a rule file"))
+            return None
 
     def dsl(self, located: Located, loc: tuple[str | int, ...], parse: Any) -> Any:
         text, line, column = scalar_origin(located, loc)
@@ -195,31 +224,25 @@ class _Loader:
     def yaml_promotion(self, located: Located, name: str, promo: Any) -> A.PromotionDecl | None:
         base = ("promotions", name)
         clauses: list[A.Clause] = []
-        ok = True
         for key, unique in (("code", False), ("code_pattern", True)):
             value = getattr(promo, key)
             if value is not None:
                 clauses.append(A.CodeClause(unique, value, span=located.span((*base, key))))
         if promo.when is not None:
             cond = self.dsl(located, (*base, "when"), parse_expression)
-            ok = ok and cond is not None
             if cond is not None:
                 clauses.append(A.WhenClause(cond, span=cond.span))
         rewards = promo.reward if isinstance(promo.reward, list) else [promo.reward]
         for index in range(len(rewards)):
             loc = (*base, "reward", index) if isinstance(promo.reward, list) else (*base, "reward")
             reward = self.dsl(located, loc, parse_reward)
-            ok = ok and reward is not None
             if reward is not None:
                 clauses.append(A.RewardClause(reward, span=reward.span))
         for key, keyword in (("exclude", "exclude"), ("limit", "limit"), ("valid", "valid")):
             if getattr(promo, key) is not None:
                 clause = self.dsl(located, (*base, key), _clause_parser(keyword))
-                ok = ok and clause is not None
                 if clause is not None:
                     clauses.append(clause)
-        if not ok:
-            return None
         return A.PromotionDecl(name, promo.title, tuple(clauses), span=located.span(base, key=True))
 
 
@@ -336,7 +359,8 @@ def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
             _check_limits(clause, checker)
         elif isinstance(clause, A.ValidClause):
             _check_validity(clause, checker)
-    if A.RewardClause not in seen:
+    from_yaml = decl.span is not None and decl.span.path.endswith((".yaml", ".yml"))
+    if A.RewardClause not in seen and not from_yaml:  # YAML requires `reward:`; a bad one is reported
         checker.error(decl, "E310", f"promotion `{decl.name}` has no reward",
                       "add a line such as `reward 10% off order`")
 
@@ -549,4 +573,9 @@ def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: 
                     channels=tuple(project.channels), segments=compiled, promotions=promos,
                     annotations=ann, sources=sources, segment_order=_topological(depends))
     holder["rules"] = rules
+    from relance.engine.segments import sql_diagnostics
+
+    problems = sql_diagnostics(rules)
+    if problems:
+        raise RuleSetError(problems, sources)
     return rules

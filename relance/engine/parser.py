@@ -16,7 +16,7 @@ from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from relance.engine import ast as A
-from relance.engine.diagnostics import Diagnostic
+from relance.engine.diagnostics import Diagnostic, did_you_mean
 from relance.grammar import parser as lark_parser
 
 MAX_SOURCE_CHARS = 1_000_000
@@ -153,9 +153,10 @@ TERMINAL_WORDS = {
     "DATETIME": "a date and time like `2026-12-24T08:00`", "DURATION": "a duration like `3 days`",
     "TIME": "a time like `08:00`", "COMPARE": "a comparison such as `==` or `>=`", "ADD": "`+` or `-`",
     "MUL": "`*` or `/`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "COMMA": "`,`",
-    "COLON": "`:`", "DOT": "`.`", "MINUS": "`-`", "$END": "the end of the text", "WEEKDAY": "a day (`mon` ... `sun`)",
+    "COLON": "`:`", "DOT": "`.`", "MINUS": "`-`", "$END": "the end", "WEEKDAY": "a day (`mon` ... `sun`)",
     "PER_UNIT": "`contact`, `code`, `day`, `week` or `month`", "TRUE": "`true`", "FALSE": "`false`", "NULL": "`null`",
     "FREE": "`free`", "SHIPPING": "`shipping`", "ORDER": "`order`",
+    "$NEXT": "a new declaration",
 }
 VALUE_STARTS = {"NAME", "NUMBER", "STRING", "MONEY", "PERCENT", "DATE", "DATETIME", "DURATION", "TRUE", "FALSE",
                 "NULL", "LPAR", "LSQB", "MINUS"}
@@ -177,6 +178,12 @@ def expected_words(expected: set[str]) -> str:
     """Turn Lark's expected terminals into a phrase: 'a value', 'an operator', `)`..."""
     expected = set(expected)
     phrases: list[str] = []
+    if {"SEGMENT", "PROMOTION"} <= expected:
+        expected -= {"SEGMENT", "PROMOTION", "$END"}
+        if expected & OPERATORS:
+            expected |= {"$NEXT"}
+        else:
+            phrases.append("a new declaration (`segment` or `promotion`)")
     if len(expected & VALUE_STARTS) >= 4:
         phrases.append("a value (a number, an amount, a text in quotes or a name such as `cart.subtotal`)")
         expected -= VALUE_STARTS
@@ -205,10 +212,9 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, path: str, start: str)
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
         rest = text[error.pos_in_stream: error.pos_in_stream + 3]
         hint = _character_hint(char, rest, text, error.pos_in_stream)
-        allowed = set(error.allowed or ())
         message = f"unexpected character `{char}`"
-        if allowed:
-            message += f"; expected {expected_words(allowed)}"
+        if hint is None:
+            hint = "this character has no meaning here; texts go in double quotes"
         return Diagnostic(path, line, column, line, column + 1, "E100", message, hint)
     if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
         expected = set(getattr(error, "expected", ()) or ())
@@ -252,6 +258,11 @@ def _character_hint(char: str, rest: str, text: str, pos: int) -> str | None:
 
 def _token_hint(token: Token, expected: set[str]) -> str | None:
     value = str(token)
+    if token.type == "NAME":
+        words = [w.strip("`") for w in (_keyword(name) for name in expected) if w]
+        close = did_you_mean(value, words)
+        if close:
+            return close
     if token.type == "NAME" and re.fullmatch(r"[a-z]{3}", value) and "MONEY" not in expected and \
             value.upper() in _CURRENCY_GUESSES:
         return f"currency codes are written in capitals: `{value.upper()}`"

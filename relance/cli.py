@@ -1,0 +1,224 @@
+"""The `relance` command: check, fmt, test, eval and schema, for rule files kept in git.
+
+Exit codes are stable for CI: 0 clean; 1 the rules do not load (check, test) or do not match
+their format (fmt --check); 2 usage or I/O errors, or failing tests (test). No Python
+traceback reaches the user for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from relance.engine.diagnostics import Diagnostic, RuleSetError
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _print_diagnostics(error: RuleSetError, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in error.diagnostics]}, indent=2))
+    else:
+        click.echo(error.render(), err=False)
+
+
+def _load(path: str) -> Any:
+    from relance.engine.loader import load
+
+    return load(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="relance")
+def cli() -> None:
+    """relance: promotions, segments and lifecycle rules as files in git."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="output format")
+def check(path: str, fmt: str) -> None:
+    """Check a rule set (a folder, or one file): every problem, with where and how to fix it."""
+    if not Path(path).exists():
+        _fail(f"{path}: no such file or folder")
+    try:
+        rules = _load(path)
+    except RuleSetError as error:
+        _print_diagnostics(error, fmt)
+        sys.exit(1)
+    summary = {"segments": len(rules.segments), "promotions": len(rules.promotions)}
+    if fmt == "json":
+        click.echo(json.dumps({"ok": True, "diagnostics": [], **summary}))
+    else:
+        click.echo(f"{path}: ok ({summary['segments']} segments, {summary['promotions']} promotions)")
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--check", "check_only", is_flag=True, help="fail if a file is not formatted; change nothing")
+def fmt(path: str, check_only: bool) -> None:
+    """Rewrite .rules files in canonical form (comments are kept, above their declaration)."""
+    from relance.engine.formatter import format_source
+    from relance.engine.parser import parse_rules
+
+    target = Path(path)
+    if not target.exists():
+        _fail(f"{path}: no such file or folder")
+    files = sorted(target.rglob("*.rules")) if target.is_dir() else [target]
+    changed: list[Path] = []
+    problems: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        tree, diagnostics = parse_rules(text, str(file))
+        if diagnostics:
+            problems.extend(diagnostics)
+            sources[str(file)] = text
+            continue
+        new = format_source(text, tree.declarations)
+        again, errors = parse_rules(new, str(file))
+        if errors or again.declarations != tree.declarations:  # the formatter must never change meaning
+            _fail(f"{file}: formatting would change the meaning of this file; please report it")
+        if new != text:
+            changed.append(file)
+            if not check_only:
+                file.write_text(new, encoding="utf-8")
+    if problems:
+        click.echo(RuleSetError(problems, sources).render())
+        sys.exit(1)
+    for file in changed:
+        click.echo(f"{'would reformat' if check_only else 'reformatted'} {file}")
+    if check_only and changed:
+        sys.exit(1)
+    if not changed:
+        click.echo(f"{len(files)} file{'s' if len(files) != 1 else ''} already formatted")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the YAML files (project, rules, tests) for editors."""
+    from relance.engine.forms import schemas
+
+    click.echo(json.dumps(schemas(), indent=2))
+
+
+@cli.command(name="eval")
+@click.argument("expression")
+@click.option("--context", "context_file", type=click.Path(), help="JSON file with now, contact, orders, cart...")
+@click.option("--rules", "rules_path", type=click.Path(), help="rule set whose segments and attributes it may use")
+@click.option("--at", "at", help="the clock, e.g. 2026-11-23T10:00 (overrides `now` in the context)")
+def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None) -> None:
+    """Evaluate one expression against a JSON context and print its value."""
+    from relance.engine.context import Context, DataError
+    from relance.engine.expression import compile_expression
+    from relance.engine.models import to_aware
+    from relance.engine.testing import show
+
+    rules = None
+    if rules_path:
+        try:
+            rules = _load(rules_path)
+        except RuleSetError as error:
+            _print_diagnostics(error, "text")
+            sys.exit(1)
+    try:
+        compiled = compile_expression(expression, rules)
+    except RuleSetError as error:
+        _print_diagnostics(error, "text")
+        sys.exit(1)
+    data: dict[str, Any] = {}
+    if context_file:
+        try:
+            data = json.loads(Path(context_file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            _fail(f"{context_file}: {error}")
+        if not isinstance(data, dict):
+            _fail(f"{context_file}: expected a JSON object")
+    try:
+        now = to_aware(at, rules.timezone if rules else Context.__dataclass_fields__["tz"].default) if at else None
+        if now is None and "now" not in data:
+            import datetime as dt
+
+            now = dt.datetime.now(dt.timezone.utc)
+        ctx = Context.from_mapping(data, rules, now)
+    except (DataError, ValueError) as error:
+        _fail(f"bad context: {error}")
+    click.echo(show(compiled.evaluate(ctx)))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(), default=".")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="output format")
+@click.option("-v", "--verbose", is_flag=True, help="list passing cases too")
+def test(path: str, fmt: str, verbose: bool) -> None:
+    """Run the *.test.yaml files of a rule set. Exit 1 if the rules do not load, 2 if a test fails."""
+    from relance.engine.testing import run_file, test_files
+
+    target = Path(path)
+    if not target.exists():
+        _fail(f"{path}: no such file or folder")
+    rules_root = target if target.is_dir() else target.parent
+    try:
+        rules = _load(str(rules_root))
+    except RuleSetError as error:
+        _print_diagnostics(error, fmt)
+        sys.exit(1)
+    results = []
+    problems: list[Diagnostic] = []
+    for file in test_files(target):
+        shown = str(file)
+        case_results, diagnostics = run_file(rules, file, shown)
+        results.extend(case_results)
+        problems.extend(diagnostics)
+    passed = sum(1 for r in results if r.passed)
+    failed = len(results) - passed + len(problems)
+    if fmt == "json":
+        click.echo(json.dumps({"passed": passed, "failed": failed, "cases": [r.to_dict() for r in results],
+                               "diagnostics": [d.to_dict() for d in problems]}, indent=2))
+    else:
+        if problems:
+            click.echo(RuleSetError(problems).render())
+        for result in results:
+            if result.passed:
+                if verbose:
+                    click.echo(f"PASS {result.file}:{result.line} {result.name}")
+                continue
+            click.echo(f"FAIL {result.file}:{result.line} {result.name}")
+            if result.error:
+                click.echo(f"  error: {result.error}")
+            for failure in result.failures:
+                click.echo(f"  {failure.what}")
+                click.echo(f"    expected: {failure.expected}")
+                click.echo(f"    actual:   {failure.actual}")
+                for line in failure.details:
+                    click.echo(f"    {line}")
+        if not results and not problems:
+            click.echo(f"no test files (*.test.yaml) under {path}")
+        click.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        sys.exit(2)
+
+
+def main() -> None:
+    """Entry point: an unexpected failure is reported in one line, never as a traceback."""
+    try:
+        cli(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except RecursionError:
+        _fail("internal error: input too deeply nested; please report it with the file that caused it", 3)
+    except Exception as error:  # noqa: BLE001 - last line of defence for the user's terminal
+        _fail(f"internal error: {type(error).__name__}: {error}; please report it", 3)
+
+
+if __name__ == "__main__":
+    main()

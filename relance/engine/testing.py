@@ -1,0 +1,223 @@
+"""`relance test`: the YAML test files beside the rules, run against both backends.
+
+A test file gives a clock and data; each case says what must follow (an expression's value,
+a segment's members). Segment membership is computed in-process AND over an in-memory SQLite
+store, so a rule proven by a test is proven for the database path too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relance.engine import runtime as R
+from relance.engine.context import Context, DataError
+from relance.engine.diagnostics import Diagnostic, RuleSetError
+from relance.engine.expression import compile_expression
+from relance.engine.forms import TestCase, TestFile
+from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
+from relance.engine.models import to_aware
+from relance.engine.parser import ParseFailure, parse_expression
+from relance.engine.ruleset import RuleSet
+from relance.engine.segments import members_python, members_sql
+from relance.engine.store import connect, create_schema, insert_contexts
+from relance.engine.yamlsource import Located, YamlFailure, load_located
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    what: str
+    expected: str
+    actual: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class CaseResult:
+    file: str
+    line: int
+    name: str
+    failures: list[Failure] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "name": self.name, "passed": self.passed,
+                "error": self.error,
+                "failures": [{"what": f.what, "expected": f.expected, "actual": f.actual, "details": list(f.details)}
+                             for f in self.failures]}
+
+
+def test_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root] if root.name.endswith(TEST_SUFFIXES) else []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(TEST_SUFFIXES)
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult], list[Diagnostic]]:
+    """Run one test file; structural problems come back as diagnostics."""
+    try:
+        located = load_located(path.read_text(encoding="utf-8"), shown)
+    except YamlFailure as failure:
+        return [], [failure.diagnostic]
+    except (OSError, UnicodeDecodeError) as error:
+        return [], [Diagnostic(shown, 1, 1, 1, 1, "E004", f"cannot read this test file: {error}")]
+    try:
+        spec = TestFile.model_validate(located.data or {})
+    except Exception as error:  # pydantic ValidationError: positioned below
+        errors = getattr(error, "errors", lambda: [])()
+        return [], [_form_diagnostic(located, item, TestFile, "a test file") for item in errors]
+    results = []
+    for index, case in enumerate(spec.tests):
+        line = located.span(("tests", index)).line
+        result = CaseResult(shown, line, case.name)
+        try:
+            _run_case(ruleset, spec, case, result, located, index)
+        except (DataError, ValueError, KeyError) as error:
+            result.error = f"bad test data: {error}"
+        except RuleSetError as error:
+            result.error = "; ".join(d.message for d in error.diagnostics)
+        results.append(result)
+    return results, []
+
+
+def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime) -> dict[str, Context]:
+    contacts = [*spec.contacts, *case.contacts]
+    orders = [*spec.orders, *case.orders]
+    events = [*spec.events, *case.events]
+    by_contact: dict[str, dict[str, Any]] = {}
+    for contact in contacts:
+        cid = str(contact.get("id"))
+        if cid in by_contact:
+            raise DataError(f"contact {cid} is given twice")
+        by_contact[cid] = {"contact": contact, "orders": [], "events": []}
+    for kind, rows in (("orders", orders), ("events", events)):
+        for row in rows:
+            cid = str(row.get("contact_id"))
+            if cid not in by_contact:
+                raise DataError(f"{kind[:-1]} {row.get('id')} belongs to unknown contact {cid}")
+            by_contact[cid][kind].append(row)
+    out = {}
+    for cid, data in by_contact.items():
+        if case.cart is not None and case.contact == cid:
+            data = {**data, "cart": case.cart}
+        out[cid] = Context.from_mapping(data, ruleset, now)
+    return out
+
+
+def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResult, located: Located,
+              index: int) -> None:
+    clock = case.now or spec.now
+    if clock is None:
+        raise DataError("no clock: give `now:` in the file or in the case")
+    now = to_aware(clock, ruleset.timezone)
+    contexts = _contexts(ruleset, spec, case, now)
+    stored = None
+    for number, expect in enumerate(case.expect):
+        where = ("tests", index, "expect", number)
+        if expect.segment is not None:
+            if expect.segment not in ruleset.segments:
+                result.failures.append(Failure(f"segment {expect.segment}", "a declared segment", "no such segment"))
+                continue
+            expected = set(expect.members or [])
+            actual = members_python(ruleset, expect.segment, _fresh(contexts.values()))
+            if stored is None:
+                stored = connect("sqlite://")
+                create_schema(stored)
+                insert_contexts(stored, list(contexts.values()))
+            in_sql = members_sql(ruleset, stored, expect.segment, now)
+            if actual != expected:
+                result.failures.append(Failure(
+                    f"segment {expect.segment}", _ids(expected), _ids(actual),
+                    tuple(x for x in (f"missing:    {_ids(expected - actual)}" if expected - actual else "",
+                                      f"unexpected: {_ids(actual - expected)}" if actual - expected else "") if x)))
+            elif in_sql != actual:
+                result.failures.append(Failure(f"segment {expect.segment} in the database", _ids(actual), _ids(in_sql),
+                                               ("the SQL backend disagrees with the in-process one: please report",)))
+        elif expect.expression is not None:
+            compiled = compile_expression(expect.expression, ruleset, path=located.path)
+            if case.contact is None and len(contexts) != 1:
+                raise DataError("say which contact the expression is for: `contact: ID` in the case")
+            ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
+            actual_value = compiled.evaluate(_fresh([ctx])[0])
+            wanted = _expected_value(expect.equals, ruleset)
+            if not _same(actual_value, wanted):
+                result.failures.append(Failure(expect.expression, show(wanted), show(actual_value)))
+        else:
+            result.failures.append(Failure(f"expectation {number + 1}", "`segment:` or `expression:`", "neither"))
+
+
+def _fresh(contexts: Iterable[Context]) -> list[Context]:
+    """Contexts with an empty segment memo, so each check computes membership anew."""
+    out = []
+    for ctx in contexts:
+        ctx.segments.clear()
+        out.append(ctx)
+    return out
+
+
+def _expected_value(text: Any, ruleset: RuleSet) -> Any:
+    """`equals:` is read as a relance literal (`50 EUR`, `true`, `3`, `2026-01-01`), else as text."""
+    if text is None:
+        return None
+    if isinstance(text, list):
+        return tuple(_expected_value(t, ruleset) for t in text)
+    try:
+        tree = parse_expression(str(text))
+    except ParseFailure:
+        return str(text)
+    from relance.engine import ast as A
+
+    if isinstance(tree, (A.Name, A.Attribute)):
+        return str(text)
+    try:
+        return compile_expression(str(text), ruleset).evaluate(Context(now=dt.datetime.now(dt.timezone.utc),
+                                                                       tz=ruleset.timezone))
+    except RuleSetError:
+        return str(text)
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, tuple) and isinstance(expected, tuple):
+        return len(actual) == len(expected) and all(_same(a, b) for a, b in zip(actual, expected))
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    return R.equal(actual, expected)
+
+
+def show(value: Any) -> str:
+    """A value as a marketer would write it in a rule."""
+    from decimal import Decimal
+
+    from relance.engine.money import Money
+
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, Money):
+        return f"{value.amount} {value.currency}"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _ids(ids: set[str]) -> str:
+    return ", ".join(sorted(ids)) if ids else "(none)"
