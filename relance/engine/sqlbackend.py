@@ -25,7 +25,7 @@ from relance.engine.checker import Annotations
 from relance.engine.context import Context
 from relance.engine.datamodel import TIME_FIELDS
 from relance.engine.interpreter import Interpreter
-from relance.engine.money import Money
+from relance.engine.money import MINOR_UNITS, Money
 from relance.engine.store import UTCDateTime, contacts, events, order_items, orders, zone_name
 
 
@@ -83,8 +83,11 @@ class SqlCompiler:
     """Compiles checked expressions for one dialect, one clock and one time zone."""
 
     def __init__(self, ann: Annotations, dialect: str, now: dt.datetime, tz: dt.tzinfo, currency: str,
-                 segments: dict[str, A.Expr] | None = None):
+                 segments: dict[str, A.Expr] | None = None, segment_annotations: Annotations | None = None):
+        """`segments` are inlined for `contact in segment x`; they were typed in `segment_annotations`
+        (the rule set's), which may differ from `ann` when compiling a free-standing expression."""
         self.ann = ann
+        self.segment_annotations = segment_annotations or ann
         self.dialect = dialect
         self.pg = dialect == "postgresql"
         self.tz = tz
@@ -136,8 +139,9 @@ class SqlCompiler:
             return Value(null())
         if isinstance(value, bool):
             return Value(literal(value, Boolean))
-        if isinstance(value, Money):
-            return Value(literal(value.minor_units(), Integer), literal(value.currency, String))
+        if isinstance(value, Money):  # exact: 0.001 EUR is 0.1 cent, not 0
+            minor = value.amount.scaleb(MINOR_UNITS.get(value.currency, 2))
+            return Value(self.bind(minor).sql, literal(value.currency, String))
         if isinstance(value, dt.datetime):
             return Value(literal(value, UTCDateTime))
         if isinstance(value, dt.date):
@@ -292,11 +296,11 @@ class SqlCompiler:
             assert projected.currency is not None
             mixed = func.count(projected.currency.distinct()) > 1
             if func_name == "sum":
-                amount = func.coalesce(func.sum(projected.sql), 0)
+                amount = case((mixed, null()), else_=func.coalesce(func.sum(projected.sql), 0))
                 currency = case((mixed, null()), else_=func.coalesce(func.min(projected.currency), self.currency))
             else:
                 agg = {"avg": func.avg, "min": func.min, "max": func.max}[func_name]
-                amount = agg(projected.sql)
+                amount = case((mixed, null()), else_=agg(projected.sql))
                 currency = case((mixed, null()), else_=func.min(projected.currency))
             return Value(sub(amount).scalar_subquery(), sub(currency).scalar_subquery())
         if func_name == "sum":
@@ -389,9 +393,11 @@ class SqlCompiler:
             right = self.midnight(right) if rt.kind == "date" else right
         if "money" in (lt.kind, rt.kind) and lt.kind == rt.kind:
             assert left.currency is not None and right.currency is not None
-            test = and_(left.currency == right.currency, _op(op if op != "!=" else "==", left.sql, right.sql))
-            test = func.coalesce(test, false())
-            return Value(not_(test) if op == "!=" else test)
+            if op in ("==", "!="):  # null-safe, as in Python: two missing amounts are equal
+                same = and_(left.currency.is_not_distinct_from(right.currency),
+                            left.sql.is_not_distinct_from(right.sql))
+                return Value(same if op == "==" else not_(same))
+            return Value(func.coalesce(and_(left.currency == right.currency, _op(op, left.sql, right.sql)), false()))
         if op in ("==", "!="):
             if isinstance(node.left, A.Null) or isinstance(node.right, A.Null):
                 other = right if isinstance(node.left, A.Null) else left
@@ -419,7 +425,7 @@ class SqlCompiler:
             if not values:
                 return false()
             if self.ann.type(node.left).kind == "money":
-                tests = [and_(left.currency == v.currency, left.sql == v.minor_units()) for v in values]
+                tests = [and_(left.currency == v.currency, left.sql == self.bind(v).sql) for v in values]
                 return func.coalesce(or_(*tests), false())
             bound = [self.bind(v).sql for v in values]
             return func.coalesce(left.sql.in_(bound), false())
@@ -440,7 +446,11 @@ class SqlCompiler:
         condition = self.segments.get(node.segment)
         if condition is None:
             raise SqlUnsupported(node, f"segment `{node.segment}` is unknown here")
-        inner = self.truth(condition, [])
+        compiler = self
+        if self.segment_annotations is not self.ann:
+            compiler = SqlCompiler(self.segment_annotations, self.dialect, self.ctx.now, self.tz, self.currency,
+                                   self.segments)
+        inner = compiler.truth(condition, [])
         return Value(not_(inner) if node.negated else inner)
 
     # ---- functions ----
@@ -514,7 +524,7 @@ class SqlCompiler:
         now_s = cast(func.strftime("%s", now), Integer)
         then_s = cast(func.strftime("%s", sql), Integer)
         seconds = then_s - now_s if until else now_s - then_s
-        return case((seconds >= 0, seconds / 86400), else_=-((-seconds + 86399) / 86400))
+        return case((seconds >= 0, seconds // 86400), else_=-((-seconds + 86399) // 86400))
 
 
 @dataclass(slots=True)
