@@ -89,7 +89,7 @@ class _Writer:
         return self.const(Money(node.amount, node.currency))
 
     def _DurationLit(self, node: A.DurationLit, el: int) -> str:
-        raise AssertionError("durations are compiled by their operator")
+        return self.const(R.Duration(node.amount, node.unit))
 
     def _DateLit(self, node: A.DateLit, el: int) -> str:
         return self.const(node.value)

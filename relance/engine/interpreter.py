@@ -45,7 +45,7 @@ class Interpreter:
         return Money(node.amount, node.currency)
 
     def _DurationLit(self, node: A.DurationLit, ctx: Context, el: list[Any]) -> Any:
-        return (node.amount, node.unit)
+        return R.Duration(node.amount, node.unit)
 
     def _DateLit(self, node: A.DateLit, ctx: Context, el: list[Any]) -> Any:
         return node.value
@@ -180,12 +180,11 @@ class Interpreter:
         if rt == "duration" and lt != "duration":
             if right is None:
                 return None
-            amount, unit = right
-            return R.shift(left, amount if node.op == "+" else -amount, unit, ctx.tz)
+            return R.shift(left, right.amount if node.op == "+" else -right.amount, right.unit, ctx.tz)
         if lt == "duration":
             if left is None:
                 return None
-            return R.shift(right, left[0], left[1], ctx.tz)
+            return R.shift(right, left.amount, left.unit, ctx.tz)
         if lt == rt == "string":
             return None if left is None or right is None else left + right
         return R.arith(node.op, left, right)

@@ -11,12 +11,24 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
+from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from relance.engine.money import Money
 
 DAY_SECONDS = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """`3 months`: kept symbolic, because a month has no fixed length."""
+
+    amount: int
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit}{'' if self.amount == 1 else 's'}"
 
 
 def as_datetime(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.datetime:

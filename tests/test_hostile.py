@@ -1,0 +1,114 @@
+"""Rule text is untrusted: any input gives diagnostics quickly, never a crash, hang or escape."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import relance
+from relance.engine.parser import ParseFailure, parse_expression, parse_rules
+
+
+def diagnostics_of(text: str) -> list[relance.Diagnostic]:
+    try:
+        relance.compile_expression(text)
+    except relance.RuleSetError as error:
+        return error.diagnostics
+    return []
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 10_000 + "1" + ")" * 10_000,
+    "[" * 10_000,
+    "not " * 10_000 + "true",
+    "-" * 10_000 + "1",
+    " + ".join(["1"] * 10_000) + " == 1",
+    "a" + ".b" * 10_000,
+    " and ".join(["true"] * 5_000),
+])
+def test_deep_or_long_input_is_refused_cleanly(text: str) -> None:
+    problems, seconds = timed(diagnostics_of, text)
+    assert problems and problems[0].code == "E002"
+    assert seconds < 1.0
+
+
+def test_five_megabyte_file_is_refused_within_a_second(tmp_path: Path) -> None:
+    big = tmp_path / "big.rules"
+    big.write_text('segment s:\n    contact.country == "FR"\n' * 130_000)
+    assert big.stat().st_size > 5_000_000
+    start = time.perf_counter()
+    with pytest.raises(relance.RuleSetError) as caught:
+        relance.load(tmp_path)
+    assert time.perf_counter() - start < 1.0
+    assert caught.value.diagnostics[0].code == "E001"
+
+
+def test_five_megabyte_expression_is_refused() -> None:
+    problems, seconds = timed(diagnostics_of, "x " * 2_600_000)
+    assert problems[0].code == "E001" and seconds < 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "contact.__class__", "contact.__dict__", "__import__('os')", "contact.attributes", "contact.model_dump",
+    "orders.__len__", "contact.email.__class__", "lower.__globals__", "cart.items.__getitem__",
+    'eval("1")', "open(\"/etc/passwd\")", "contact._private",
+])
+def test_nothing_outside_the_data_model_is_reachable(text: str) -> None:
+    problems = diagnostics_of(text)
+    assert problems, f"{text} compiled"
+    assert all(p.code in {"E100", "E220", "E223", "E222", "E231"} for p in problems), problems
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_gives_diagnostics_or_a_value(text: str) -> None:
+    try:
+        relance.compile_expression(text)
+    except relance.RuleSetError as error:
+        assert error.diagnostics
+        for d in error.diagnostics:
+            assert d.line >= 1 and d.column >= 1 and d.code.startswith("E") and d.message
+
+
+TOKENS = ["(", ")", "[", "]", ",", ".", "and", "or", "not", "in", "segment", "where", "==", ">=", "+", "-", "*",
+          "/", "count", "sum", "orders", "contact", "email", "3", "2.5", "10%", "5 EUR", '"x"', "now", "3 days",
+          "2026-01-01", "true", "null", "items", "starts with", "contains", "promotion", "reward", ":", "off", "#"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=30))
+def test_token_soup_gives_diagnostics_or_a_value(tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    try:
+        relance.compile_expression(text)
+    except relance.RuleSetError as error:
+        assert error.diagnostics
+    tree, problems = parse_rules("segment s:\n    " + text)
+    assert tree is not None and isinstance(problems, list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_in_a_rule_folder(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "a.rules").write_bytes(data)
+    (root / "b.yaml").write_bytes(data)
+    try:
+        relance.load(root)
+    except relance.RuleSetError as error:
+        assert error.diagnostics
+
+
+def test_parse_failure_is_not_a_python_error() -> None:
+    with pytest.raises(ParseFailure):
+        parse_expression("1 +")
