@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relance.engine import ast as A
@@ -169,7 +169,7 @@ class Checker:
         elif node.amount.as_tuple().exponent < -MINOR_UNITS[node.currency]:  # type: ignore[operator]
             digits = MINOR_UNITS[node.currency]
             self.error(node, "E202", f"{node.currency} amounts have {digits} decimal{'s' if digits != 1 else ''}, "
-                       f"`{node.amount}` has more", f"round it, e.g. `{node.amount.quantize(Decimal(1).scaleb(-digits))} {node.currency}`")
+                       f"`{node.amount}` has more", f"round it, e.g. `{node.amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)} {node.currency}`")
 
     def _DurationLit(self, node: A.DurationLit) -> T.Type:
         return self._set(node, T.DURATION, constant=True)

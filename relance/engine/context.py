@@ -48,41 +48,51 @@ class Context:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], ruleset: RuleSet | None = None,
                      now: dt.datetime | None = None) -> Context:
-        """Validate JSON-like data (contact, orders, events, cart, order, event, now) once."""
+        """Validate JSON-like data (contact, orders, events, cart, order, event, now) once.
+
+        Orders and events are sorted by time (then id): `first` and `last` follow that order.
+        """
         tz: dt.tzinfo = ruleset.timezone if ruleset is not None else UTC
         custom = ruleset.attributes if ruleset is not None else {}
         extra = set(data) - {"now", "contact", "orders", "events", "cart", "order", "event"}
         if extra:
             raise DataError(f"unknown key(s) {sorted(extra)}: expected now, contact, orders, events, cart, order, event")
         ctx = {"tz": tz}
-        try:
-            when = now or (to_aware(data["now"], tz) if data.get("now") else None)
-            if when is None:
-                raise DataError("no clock: give `now` in the data or as an argument")
-            contact = Contact.model_validate(data["contact"], context=ctx) if data.get("contact") else None
-            if contact is not None and custom:
-                contact = _typed_attributes(contact, custom, tz)
-            orders = tuple(sorted((Order.model_validate(o, context=ctx) for o in data.get("orders") or ()),
-                                  key=lambda o: (o.created_at, o.id)))
-            events = tuple(sorted((Event.model_validate(e, context=ctx) for e in data.get("events") or ()),
-                                  key=lambda e: (e.at, e.id)))
-            cart = Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None
-            order = Order.model_validate(data["order"], context=ctx) if data.get("order") else None
-            event = Event.model_validate(data["event"], context=ctx) if data.get("event") else None
-        except ValidationError as error:
-            raise DataError(_explain(error)) from None
-        except (TypeError, ValueError) as error:
-            if isinstance(error, DataError):
-                raise
-            raise DataError(str(error)) from None
+
+        def part(key: str, validate: Any) -> Any:
+            try:
+                return validate()
+            except ValidationError as error:
+                raise DataError(_explain(error, key)) from None
+            except (TypeError, ValueError) as error:
+                if isinstance(error, DataError):
+                    raise
+                raise DataError(f"{key}: {error}") from None
+
+        when = now or part("now", lambda: to_aware(data["now"], tz) if data.get("now") else None)
+        if when is None:
+            raise DataError("no clock: give `now` in the data or as an argument")
+        contact = part("contact", lambda: Contact.model_validate(data["contact"], context=ctx)
+                       if data.get("contact") else None)
+        if contact is not None and custom:
+            contact = _typed_attributes(contact, custom, tz)
+        orders = part("orders", lambda: tuple(sorted((Order.model_validate(o, context=ctx)
+                                                      for o in data.get("orders") or ()),
+                                                     key=lambda o: (o.created_at, o.id))))
+        events = part("events", lambda: tuple(sorted((Event.model_validate(e, context=ctx)
+                                                      for e in data.get("events") or ()),
+                                                     key=lambda e: (e.at, e.id))))
+        cart = part("cart", lambda: Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None)
+        order = part("order", lambda: Order.model_validate(data["order"], context=ctx) if data.get("order") else None)
+        event = part("event", lambda: Event.model_validate(data["event"], context=ctx) if data.get("event") else None)
         return cls(now=when, tz=tz, contact=contact, orders=orders, events=events, cart=cart,
                    order=order, event=event)
 
 
-def _explain(error: ValidationError) -> str:
+def _explain(error: ValidationError, prefix: str) -> str:
     parts = []
     for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "value"
+        where = ".".join([prefix, *(str(p) for p in item["loc"])])
         parts.append(f"{where}: {item['msg']}")
     more = len(error.errors()) - 5
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

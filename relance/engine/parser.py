@@ -205,7 +205,25 @@ def expected_words(expected: set[str]) -> str:
     return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
 
+_SHOUTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\b(AND|OR|NOT|And|Or|Not|IN|WHERE)\b')
+
+
+def _shouted_keyword(text: str, path: str) -> Diagnostic | None:
+    """`AND` written in capitals: it even lexes as an amount (`1 AND`), so catch it by name."""
+    for match in _SHOUTED.finditer(text):
+        if match.group(1):
+            word = match.group(1)
+            line = text.count("\n", 0, match.start()) + 1
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            return Diagnostic(path, line, column, line, column + len(word), "E100", f"unexpected `{word}`",
+                              f"write `{word.lower()}` in lowercase")
+    return None
+
+
 def _syntax_diagnostic(error: UnexpectedInput, text: str, path: str, start: str) -> Diagnostic:
+    shouted = _shouted_keyword(text, path)
+    if shouted is not None:
+        return shouted
     line = getattr(error, "line", 1) or 1
     column = getattr(error, "column", 1) or 1
     if isinstance(error, UnexpectedCharacters):

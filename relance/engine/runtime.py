@@ -75,7 +75,9 @@ def shift(value: dt.date | dt.datetime | None, amount: int, unit: str, tz: dt.tz
         return None
     if unit in ("hour", "minute"):
         assert isinstance(value, dt.datetime)
-        return value + dt.timedelta(hours=amount) if unit == "hour" else value + dt.timedelta(minutes=amount)
+        delta = dt.timedelta(hours=amount) if unit == "hour" else dt.timedelta(minutes=amount)
+        # elapsed time, not wall-clock time: Python adds to the wall clock within one tzinfo
+        return (value.astimezone(dt.timezone.utc) + delta).astimezone(value.tzinfo)
     if isinstance(value, dt.datetime):
         local = value.astimezone(tz)
         moved = shift(local.date(), amount, unit, tz)

@@ -20,7 +20,7 @@ class Type:
 
     def __str__(self) -> str:
         if self.kind == "money":
-            return f"money ({self.currency})" if self.currency else "money"
+            return f"amount in {self.currency}" if self.currency else "amount"
         if self.kind == "list":
             assert self.element is not None
             if self.element.kind == "record":

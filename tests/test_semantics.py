@@ -1,0 +1,127 @@
+"""What values mean: nulls, money, calendars, aggregates (checked on hand-made cases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import relance
+from relance.engine import runtime as R
+from relance.engine.money import Money
+
+NOW = "2026-03-31T10:00:00+02:00"
+DATA: dict[str, Any] = {
+    "now": NOW,
+    "contact": {"id": "c1", "email": "ana@gmail.com", "country": "FR", "created_at": "2025-03-31T09:00:00+02:00",
+                "birthdate": "1990-02-28", "consents": {"email": True}, "tags": ["vip"]},
+    "orders": [
+        {"id": "o2", "created_at": "2026-03-01", "status": "paid", "total": "30.00", "currency": "EUR",
+         "items": [{"sku": "A", "category": "shoes", "quantity": 2, "unit_price": "15.00"}]},
+        {"id": "o1", "created_at": "2025-12-24", "status": "cancelled", "total": "10.00", "currency": "EUR"},
+        {"id": "o3", "created_at": "2026-03-30", "status": "paid", "total": "12.50", "currency": "USD"},
+    ],
+    "cart": {"currency": "EUR", "items": [{"sku": "B", "category": "socks", "quantity": 3, "unit_price": "4.00"}]},
+}
+
+
+def value(text: str, data: dict[str, Any] = DATA) -> Any:
+    compiled = relance.compile_expression(text)
+    result = compiled.evaluate(data)
+    assert compiled.interpret(data) == result, text
+    return result
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("count(orders)", 3),
+    ('count(orders where status == "paid")', 2),
+    ("first(orders).id", "o1"),
+    ("last(orders).id", "o3"),
+    ('sum(orders.total where currency == "EUR")', Money(Decimal("40.00"), "EUR")),
+    ("sum(orders.total)", None),
+    ("sum(orders.total) >= 0 EUR", False),
+    ("sum(orders.items.quantity)", 2),
+    ("cart.subtotal", Money(Decimal("12.00"), "EUR")),
+    ("cart.subtotal * 10%", Money(Decimal("1.2000"), "EUR")),
+    ("round(cart.subtotal / 7)", Money(Decimal("1.71"), "EUR")),
+    ("any(cart.items where category == \"socks\" and quantity >= 2)", True),
+    ("all(orders where status == \"paid\")", False),
+    ("contact.phone == null", True),
+    ("contact.phone != \"x\"", True),
+    ("contact.phone starts with \"+33\"", False),
+    ("not (contact.phone starts with \"+33\")", True),
+    ("contact.phone > \"a\"", False),
+    ("days_since(contact.created_at)", 365),
+    ("days_since(last(orders).created_at)", 1),
+    ("now - 1 month", dt.datetime(2026, 2, 28, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+    ("today", dt.date(2026, 3, 31)),
+    ("anniversary(contact.birthdate)", dt.date(2026, 2, 28)),
+    ("month(contact.birthdate) == 2", True),
+    ("\"vip\" in contact.tags", True),
+    ("contact.tags contains \"b2b\"", False),
+    ("7 / 2", Decimal("3.5")),
+    ("7 / 0", None),
+    ("10% * 50", Decimal("5.0")),
+    ("2026-03-31 < now", True),
+    ("weekday(2026-03-30)", 1),
+])
+def test_values(text: str, expected: Any) -> None:
+    result = value(text)
+    if isinstance(expected, dt.datetime):
+        assert result == expected
+    else:
+        assert result == expected and type(result) is type(expected) or result == expected
+
+
+def test_daylight_saving_shift_keeps_the_wall_clock() -> None:
+    paris = relance.engine.context.zone("Europe/Paris")
+    before = dt.datetime(2026, 3, 28, 12, tzinfo=paris)
+    after = R.shift(before, 1, "day", paris)
+    assert after.astimezone(paris).hour == 12
+    utc = dt.timezone.utc
+    assert after.astimezone(utc) - before.astimezone(utc) == dt.timedelta(hours=23)
+    exact = R.shift(before, 24, "hour", paris)
+    assert exact.astimezone(utc) - before.astimezone(utc) == dt.timedelta(hours=24)
+
+
+def test_month_arithmetic_clamps_to_the_end_of_the_month() -> None:
+    assert R.add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert R.add_months(dt.date(2024, 2, 29), 12) == dt.date(2025, 2, 28)
+    assert R.add_months(dt.date(2026, 3, 31), -1) == dt.date(2026, 2, 28)
+
+
+def test_money_is_exact_and_refuses_floats_and_excess_decimals() -> None:
+    with pytest.raises(relance.DataError):
+        relance.Context.from_mapping({"now": NOW, "cart": {"currency": "EUR", "items": [
+            {"sku": "x", "unit_price": 1.1}]}})
+    with pytest.raises(relance.DataError):
+        relance.Context.from_mapping({"now": NOW, "cart": {"currency": "EUR", "items": [
+            {"sku": "x", "unit_price": "1.001"}]}})
+    assert Money(Decimal("2.675"), "EUR").rounded() == Money(Decimal("2.68"), "EUR")
+    assert Money(Decimal("2.5"), "JPY").rounded() == Money(Decimal("3"), "JPY")
+    assert Money(Decimal("1.0005"), "KWD").rounded().amount == Decimal("1.001")
+
+
+def test_data_errors_name_the_field() -> None:
+    with pytest.raises(relance.DataError, match="contact.created_at"):
+        relance.Context.from_mapping({"now": NOW, "contact": {"id": "x", "created_at": "yesterday"}})
+    with pytest.raises(relance.DataError, match="unknown key"):
+        relance.Context.from_mapping({"now": NOW, "contacts": []})
+
+
+def test_a_guest_checkout_has_no_contact() -> None:
+    data = {"now": NOW, "cart": DATA["cart"]}
+    assert value('contact.country == "FR"', data) is False
+    assert value("contact.tags contains \"vip\"", data) is False
+    assert value("count(orders)", data) == 0
+
+
+def test_naive_times_are_read_in_the_rule_set_zone(paris_rules: relance.RuleSet) -> None:
+    ctx = relance.Context.from_mapping({"now": "2026-07-01T00:30", "contact": {"id": "a", "created_at": "2026-06-30"}},
+                                       paris_rules)
+    assert ctx.now.utcoffset() == dt.timedelta(hours=2)
+    assert ctx.today == dt.date(2026, 7, 1)
+    compiled = relance.compile_expression("days_since(contact.created_at)", paris_rules)
+    assert compiled.evaluate(ctx) == 1
