@@ -75,9 +75,11 @@ ORDER_CONDS = [
     "created_at > now - {n} days", "created_at <= now - {k} months", 'channel == "web"', "channel == null",
     'any(items where category == "shoes")', "count(items) >= 1", 'not (status == "cancelled")',
     "days_since(created_at) <= {n}", "sum(items.quantity) >= 2", 'currency == "EUR"',
+    "created_at + {k} hours > now - {n} days", "created_at + 1 month >= today", "date(created_at) == today - {k} days",
 ]
 EVENT_CONDS = ['type == "email_opened"', "at > now - {n} days", 'type != "page_viewed"',
-               "days_since(at) > {k}", "weekday(at) >= 6", "at >= today - {k} weeks"]
+               "days_since(at) > {k}", "weekday(at) >= 6", "at >= today - {k} weeks",
+               "at + {k} days < now", "at - 90 minutes > 2026-06-01"]
 NUMBERS = ["count(orders)", "count(orders where {o})", "count(events where {e})", "days_since(contact.created_at)",
            "days_since(last(orders).created_at)", "days_since(first(orders where {o}).created_at)",
            "sum(orders.items.quantity)", "contact.points", "contact.score", "{n}", "month(contact.birthdate)",
@@ -149,10 +151,11 @@ def atom(draw: Any, depth: int) -> str:
         return f'{left} {op} "{draw(st.sampled_from(["FR", "dry", "paid", "m"]))}"'
     if kind == "date":
         left = draw(st.sampled_from(["contact.created_at", "contact.birthdate", "last(orders).created_at",
+                                     "contact.birthdate + 18 years", "contact.created_at + {k} months",
                                      "max(events.at)", "anniversary(contact.birthdate)", "date(contact.created_at)"]))
         right = draw(st.sampled_from(["now - {k} months", "today - {n} days", "2026-01-01", "2025-06-15T12:00",
                                       "now", "today", "2026-03-29T02:30 Europe/Paris", "now + {k} hours"]))
-        return f"{left} {op} {draw(filled(right, depth))}"
+        return f"{draw(filled(left, depth))} {op} {draw(filled(right, depth))}"
     options = ['"vip" in contact.tags', "contact.consents.email", "not contact.consents.sms",
                "any(orders where {o})", "all(orders where {o})", "any(events where {e})",
                'contact.tags contains "b2b"', '"b2b" not in contact.tags', "any(orders.items where category == null)"]
@@ -171,3 +174,40 @@ def conditions(draw: Any, depth: int = 0) -> str:
     if shape == 1:
         return f"({left}) or ({right})"
     return f"not ({left})"
+
+
+def random_base(seed: int, size: int) -> list[dict[str, Any]]:
+    """A reproducible random base (for stores filled once per session, e.g. PostgreSQL)."""
+    import random
+
+    rng = random.Random(seed)
+
+    def moment(days_back: int) -> str:
+        seconds = rng.randint(-5 * 86400, days_back * 86400)
+        if rng.random() < 0.5:
+            seconds -= seconds % 86400
+        return (NOW - dt.timedelta(seconds=seconds)).isoformat()
+
+    def amount() -> str:
+        return str(Decimal(rng.randint(0, 40000)) / 100)
+
+    base = []
+    for i in range(size):
+        cid = f"p{i}"
+        orders = [{"id": f"{cid}o{j}", "created_at": moment(900), "status": rng.choice(["paid", "partially_paid",
+                   "pending", "cancelled"]), "currency": rng.choice(["EUR", "EUR", "EUR", "USD"]), "total": amount(),
+                   "channel": rng.choice(["web", "app", None]),
+                   "items": [{"sku": f"S{k}", "category": rng.choice(["shoes", "socks", "low-margin", None]),
+                              "quantity": rng.randint(1, 3), "unit_price": amount()} for k in range(rng.randint(0, 2))]}
+                  for j in range(rng.randint(0, 4))]
+        events = [{"id": f"{cid}e{j}", "type": rng.choice(["email_opened", "email_clicked", "page_viewed"]),
+                   "at": moment(400)} for j in range(rng.randint(0, 3))]
+        birth = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randint(0, 21000)) if rng.random() < 0.7 else None
+        contact = {"id": cid, "email": rng.choice([f"{cid}@gmail.com", f"{cid}@yopmail.com", f"{cid}@Example.fr", None]),
+                   "country": rng.choice(["FR", "BE", "DE", "GB", None]), "language": rng.choice(["fr", "en", None]),
+                   "created_at": moment(1500), "birthdate": birth.isoformat() if birth else None,
+                   "consents": {"email": rng.random() < 0.5, "sms": rng.random() < 0.5},
+                   "tags": rng.sample(["vip", "b2b", "press"], rng.randint(0, 2)), "points": rng.randint(0, 500),
+                   "skin_type": rng.choice(["dry", "oily", None]), "score": rng.choice([None, rng.randint(0, 100)])}
+        base.append({"contact": contact, "orders": orders, "events": events})
+    return base

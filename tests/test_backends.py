@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import text
 
 import relance
 from relance.engine.store import connect, create_schema, insert_contexts
 from relance.engine.sqlbackend import SqlCompiler
 
-from strategies import NOW, conditions, datasets
+from strategies import NOW, conditions, datasets, random_base
 
 
 def contexts_of(rules: relance.RuleSet, data: list[dict[str, Any]]) -> list[relance.Context]:
@@ -65,25 +64,17 @@ def test_segment_references_agree(paris_rules: relance.RuleSet, data: list[dict[
 
 @pytest.fixture(scope="module")
 def pg_store(pg_url: str, paris_rules: relance.RuleSet) -> Any:
-    """One random base of 60 contacts in PostgreSQL (inserting per example would be slow)."""
+    """One random base of 80 contacts in PostgreSQL (inserting per example would be slow)."""
     engine = connect(pg_url)
     create_schema(engine)
-    data = st.lists(datasets(size=1), min_size=60, max_size=60).example()
-    flat = [d for group in data for d in group]
-    for index, item in enumerate(flat):  # unique ids across the drawn groups
-        old = item["contact"]["id"]
-        item["contact"]["id"] = f"p{index}"
-        for order in item["orders"]:
-            order["id"] = order["id"].replace(old, f"p{index}", 1)
-        for event in item["events"]:
-            event["id"] = event["id"].replace(old, f"p{index}", 1)
+    flat = random_base(seed=20261123, size=80)
     contexts = contexts_of(paris_rules, flat)
     insert_contexts(engine, contexts)
     yield engine, contexts
     engine.dispose()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=int(os.environ.get("RELANCE_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(condition=conditions())
 def test_postgresql_agrees(pg_store: Any, paris_rules: relance.RuleSet, condition: str) -> None:

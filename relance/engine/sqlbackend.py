@@ -362,7 +362,8 @@ class SqlCompiler:
     def shift(self, value: Value, kind: str, amount: int, unit: str) -> Value:
         if not self.pg:
             return Value(func.relance_shift(value.sql, amount, unit, self.zone))
-        interval = func.make_interval(**{f"{unit}s" if unit != "week" else "weeks": amount})
+        order = ("year", "month", "week", "day", "hour", "minute")
+        interval = func.make_interval(*[amount if unit == u else 0 for u in order])
         if kind == "date":
             return Value(cast(value.sql + interval, Date))
         if unit in ("hour", "minute"):
