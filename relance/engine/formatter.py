@@ -84,10 +84,10 @@ def _expr(node: A.Expr) -> str:
     if isinstance(node, A.Negate):
         return f"-{format_expr(node.operand, PREC_UNARY)}"
     if isinstance(node, A.Not):
-        return f"not {format_expr(node.operand, PREC_NOT)}"
+        # `not (a contains b)` keeps its brackets: `not a contains b` reads as `(not a) contains b`
+        return f"not {format_expr(node.operand, PREC_UNARY)}"
     if isinstance(node, A.Logic):
-        prec = _precedence(node)
-        return f"{format_expr(node.left, prec)} {node.op} {format_expr(node.right, prec + 1)}"
+        return f"{_logic_side(node.left, node.op, True)} {node.op} {_logic_side(node.right, node.op, False)}"
     if isinstance(node, A.Binary):
         prec = _precedence(node)
         return f"{format_expr(node.left, prec)} {node.op} {format_expr(node.right, prec + 1)}"
@@ -97,6 +97,16 @@ def _expr(node: A.Expr) -> str:
         word = "not in" if node.negated else "in"
         return f"{format_expr(node.subject, PREC_SUM)} {word} segment {node.segment}"
     raise TypeError(f"cannot format {type(node).__name__}")
+
+
+def _logic_side(child: A.Expr, op: str, left: bool) -> str:
+    """Chains of one operator stay flat; a mix of `and` and `or` is always bracketed, so that
+    readers never need precedence rules."""
+    if isinstance(child, A.Logic):
+        if left and child.op == op:
+            return _expr(child)
+        return f"({_expr(child)})"
+    return format_expr(child, PREC_NOT)
 
 
 def datetime_text(node: A.DateTimeLit) -> str:
@@ -124,9 +134,8 @@ def _wrapped(node: A.Expr, indent: str) -> str:
         current = current.left
     parts.append(current)
     parts.reverse()
-    prec = _precedence(node)
-    lines = [format_expr(parts[0], prec)]
-    lines += [f"{op} {format_expr(p, prec + 1)}" for p in parts[1:]]
+    lines = [_logic_side(parts[0], op, True)]
+    lines += [f"{op} {_logic_side(p, op, False)}" for p in parts[1:]]
     return ("\n" + indent).join(lines)
 
 
@@ -218,8 +227,18 @@ _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(#[^\n]*)')
 
 
 def comments_of(text: str) -> list[str]:
-    """The comments in a piece of rule text, strings skipped."""
-    return [m.group(1).rstrip() for m in _COMMENT.finditer(text) if m.group(1)]
+    """The comments in a piece of rule text (strings skipped); a blank line still separates
+    groups of comments that were apart (a file header from the first declaration's note)."""
+    out: list[str] = []
+    last_line = None
+    for number, line in enumerate(text.splitlines()):
+        for match in _COMMENT.finditer(line):
+            if match.group(1):
+                if last_line is not None and number - last_line > 1:
+                    out.append("")
+                out.append(match.group(1).rstrip())
+                last_line = number
+    return out
 
 
 def format_source(text: str, declarations: tuple[A.Declaration, ...]) -> str:

@@ -547,6 +547,9 @@ def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: 
         decl = segments[cycle[0]]
         diagnostics.append(Diagnostic.at(decl.span, "E282", "segments refer to each other in a loop: "
                                          + " -> ".join(cycle), "one of them must not use the other"))
+    if any(d.code < "E200" for d in diagnostics):
+        # a file that did not parse may declare the segments others refer to: do not cascade
+        diagnostics = [d for d in diagnostics if d.code != "E281"]
     if any(d.severity == "error" for d in diagnostics):
         raise RuleSetError(diagnostics, sources)
     try:

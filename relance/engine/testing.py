@@ -141,6 +141,9 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
             elif in_sql != actual:
                 result.failures.append(Failure(f"segment {expect.segment} in the database", _ids(actual), _ids(in_sql),
                                                ("the SQL backend disagrees with the in-process one: please report",)))
+        elif expect.expression is not None and "equals" not in expect.model_fields_set:
+            result.failures.append(Failure(expect.expression, "an `equals:` value (write `equals: null` for none)",
+                                           "no `equals:`"))
         elif expect.expression is not None:
             compiled = compile_expression(expect.expression, ruleset, path=located.path)
             if case.contact is None and len(contexts) != 1:
