@@ -84,12 +84,28 @@ class EvaluationError(Exception):
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None when nothing is close."""
     pool = sorted(set(candidates))
-    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        if word.lower() in lowered:
-            close = [lowered[word.lower()]]
-    return f"did you mean `{close[0]}`?" if close else None
+    lowered = {c.lower(): c for c in pool}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return f"did you mean `{lowered[word.lower()]}`?"
+    best, best_score = None, 0.0
+    matcher = difflib.SequenceMatcher(b=word.lower())
+    for candidate in pool:
+        matcher.set_seq1(candidate.lower())
+        ratio = matcher.ratio()
+        if ratio < 0.6:
+            continue
+        prefix = len(_common_prefix(candidate.lower(), word.lower()))
+        score = ratio + 0.05 * min(prefix, 4)  # typos happen late in a word more often than early
+        if score > best_score:
+            best, best_score = candidate, score
+    return f"did you mean `{best}`?" if best else None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    index = 0
+    while index < min(len(a), len(b)) and a[index] == b[index]:
+        index += 1
+    return a[:index]
 
 
 def one_of(candidates: Iterable[str], limit: int = 12) -> str:

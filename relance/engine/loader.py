@@ -126,8 +126,12 @@ class _Loader:
         if located is None:
             return ProjectFile()
         project = self.validate(located, ProjectFile, "the project file")
-        if project is None:
-            return ProjectFile()
+        if project is None:  # keep checking what is valid, so every problem shows at once
+            data = located.data if isinstance(located.data, dict) else {}
+            try:
+                project = ProjectFile.model_validate({k: v for k, v in data.items() if k in ProjectFile.model_fields})
+            except ValidationError:
+                return ProjectFile()
         if project.relance != LANGUAGE_VERSION:
             self.diagnostics.append(Diagnostic.at(located.span(("relance",)), "E020",
                                                   f"this is language version {project.relance}; this relance reads "

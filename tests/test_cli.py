@@ -1,0 +1,130 @@
+"""The command line as CI and marketers use it: output formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from relance.cli import cli
+
+from conftest import EXAMPLES
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+def test_check_examples_is_clean() -> None:
+    code, out = run("check", str(EXAMPLES))
+    assert code == 0 and "ok" in out
+
+
+def test_check_reports_every_problem_with_position_and_exit_1(rules: Path) -> None:
+    (rules / "broken.rules").write_text('segment broken:\n    contact.contry == "FR" and count(order) > 1\n')
+    code, out = run("check", str(rules))
+    assert code == 1
+    assert "broken.rules:2:5: error[E223]: a contact has no field `contry`" in out
+    assert "hint: did you mean `country`?" in out
+    assert "E221" in out and "2 errors found" in out
+
+
+def test_check_json(rules: Path) -> None:
+    (rules / "broken.rules").write_text("segment broken:\n    contact.contry\n")
+    code, out = run("check", str(rules), "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False
+    first = data["diagnostics"][0]
+    assert {"path", "line", "column", "end_line", "end_column", "code", "message", "hint"} <= set(first)
+
+
+def test_check_missing_path_is_a_usage_error() -> None:
+    assert run("check", "/no/such/folder")[0] == 2
+
+
+def test_test_passes_on_examples() -> None:
+    code, out = run("test", str(EXAMPLES))
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    passed = int(last.split()[0])
+    assert last == f"{passed} passed, 0 failed" and passed >= 10
+
+
+def test_test_failure_shows_a_diff_and_exits_2(rules: Path) -> None:
+    (rules / "extra.test.yaml").write_text(
+        "now: 2026-11-23T10:00\ncontacts:\n  - {id: zoe, created_at: 2026-11-01}\n"
+        "tests:\n  - name: zoe is a prospect\n    expect:\n      - segment: new_customers\n        members: [zoe]\n")
+    code, out = run("test", str(rules))
+    assert code == 2
+    assert "FAIL" in out and "zoe is a prospect" in out
+    assert "expected: zoe" in out and "actual:   (none)" in out and "missing:    zoe" in out
+    assert out.strip().splitlines()[-1].endswith("1 failed")
+
+
+def test_test_exits_1_when_rules_do_not_load(rules: Path) -> None:
+    (rules / "broken.rules").write_text("segment broken:\n    (\n")
+    assert run("test", str(rules))[0] == 1
+
+
+def test_test_json(rules: Path) -> None:
+    code, out = run("test", str(rules), "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["failed"] == 0 and data["passed"] == len(data["cases"])
+
+
+def test_fmt_check_and_rewrite(tmp_path: Path) -> None:
+    file = tmp_path / "a.rules"
+    file.write_text("# keep me\nsegment  s :   count( orders )>=1   and contact.country==\"FR\"\n")
+    assert run("fmt", str(tmp_path), "--check")[0] == 1
+    assert file.read_text().startswith("# keep me\n")  # --check changed nothing
+    code, out = run("fmt", str(tmp_path))
+    assert code == 0 and "reformatted" in out
+    assert file.read_text() == '# keep me\nsegment s:\n    count(orders) >= 1 and contact.country == "FR"\n'
+    assert run("fmt", str(tmp_path), "--check")[0] == 0
+
+
+def test_fmt_refuses_files_that_do_not_parse(tmp_path: Path) -> None:
+    (tmp_path / "a.rules").write_text("segment s:\n    1 +\n")
+    code, out = run("fmt", str(tmp_path))
+    assert code == 1 and "E101" in out
+
+
+def test_eval_with_a_context_file(tmp_path: Path) -> None:
+    context = tmp_path / "ctx.json"
+    context.write_text(json.dumps({"now": "2026-11-23T10:00:00+00:00", "cart": {"currency": "EUR", "items": [
+        {"sku": "A", "quantity": 2, "unit_price": "30.00"}]}}))
+    assert run("eval", "cart.subtotal", "--context", str(context)) == (0, "60.00 EUR\n")
+    assert run("eval", "cart.subtotal >= 50 EUR", "--context", str(context)) == (0, "true\n")
+    code, out = run("eval", "cart.subtotl", "--context", str(context))
+    assert code == 1 and "did you mean `subtotal`?" in out
+
+
+def test_eval_with_rules_and_clock() -> None:
+    code, out = run("eval", "today", "--rules", str(EXAMPLES), "--at", "2026-11-23T23:30")
+    assert (code, out) == (0, "2026-11-23\n")
+
+
+def test_eval_bad_context_is_a_clean_error(tmp_path: Path) -> None:
+    context = tmp_path / "ctx.json"
+    context.write_text('{"now": "2026-11-23T10:00:00Z", "contact": {"id": "x"}}')
+    code, out = run("eval", "1", "--context", str(context))
+    assert code == 2
+
+
+def test_schema_is_json_schema_of_the_three_forms() -> None:
+    code, out = run("schema")
+    data = json.loads(out)
+    assert code == 0 and len(data) == 3
+    assert all("properties" in schema for schema in data.values())
