@@ -121,7 +121,17 @@ def test_a_guest_checkout_has_no_contact() -> None:
 def test_naive_times_are_read_in_the_rule_set_zone(paris_rules: relance.RuleSet) -> None:
     ctx = relance.Context.from_mapping({"now": "2026-07-01T00:30", "contact": {"id": "a", "created_at": "2026-06-30"}},
                                        paris_rules)
-    assert ctx.now.utcoffset() == dt.timedelta(hours=2)
+    assert ctx.now == dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.timezone.utc)  # 00:30 in Paris
     assert ctx.today == dt.date(2026, 7, 1)
     compiled = relance.compile_expression("days_since(contact.created_at)", paris_rules)
     assert compiled.evaluate(ctx) == 1
+
+
+def test_elapsed_days_across_daylight_saving_are_real_days(paris_rules: relance.RuleSet) -> None:
+    """28 March 12:00 to 29 March 12:00 in Paris is 23 hours: not yet one day."""
+    data = {"now": "2026-03-29T12:00", "contact": {"id": "a", "created_at": "2026-03-28T12:00"}}
+    compiled = relance.compile_expression("days_since(contact.created_at)", paris_rules)
+    ctx = paris_rules.context(data)
+    assert compiled.evaluate(ctx) == 0 == compiled.interpret(ctx)
+    later = paris_rules.context({**data, "now": "2026-03-29T13:00"})
+    assert compiled.evaluate(later) == 1

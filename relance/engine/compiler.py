@@ -28,11 +28,18 @@ SegmentCheck = Callable[[str, Any], bool]
 class _Writer:
     """Source of one module: helper functions first, then the entry function."""
 
-    def __init__(self, ann: Annotations, currency: str, tz: dt.tzinfo):
+    def __init__(self, ann: Annotations, currency: str, tz: dt.tzinfo, optimistic: bool = False,
+                 prefix: str = "", constants: dict[str, Any] | None = None):
+        """`optimistic` code omits null guards: it raises AttributeError/TypeError where a null
+        would flow, and the caller then runs the guarded code. Where it does not raise, both
+        compute the same value, because every guarded operation maps null to what Python's own
+        operation gives or to an exception."""
         self.ann = ann
         self.currency = currency
         self.tz = tz
-        self.constants: dict[str, Any] = {}
+        self.optimistic = optimistic
+        self.prefix = prefix
+        self.constants: dict[str, Any] = constants if constants is not None else {}
         self.helpers: list[str] = []
         self.temps = 0
 
@@ -58,6 +65,10 @@ class _Writer:
 
     def nullable(self, node: A.Node) -> bool:
         return self.ann.is_nullable(node)
+
+    def may_be_null(self, node: A.Node) -> bool:
+        """Whether to guard this value against null in the code being written."""
+        return not self.optimistic and self.ann.is_nullable(node)
 
     def kind(self, node: A.Node) -> str:
         return self.ann.type(node).kind
@@ -126,7 +137,7 @@ class _Writer:
             if id(node) in self.ann.flatten:
                 return f"tuple(_y for _x in {base} for _y in _x{read})"
             return f"tuple(_x{read} for _x in {base})"
-        if self.nullable(node.obj):
+        if self.may_be_null(node.obj):
             if self.kind(node) == "list":
                 return f"_R.list_field({base}, {node.name!r}, {custom})"
             return self._guard(base, lambda t: f"{t}{read}")
@@ -136,21 +147,21 @@ class _Writer:
         arg = self.expr(node.args[0], el)
         func = node.func
         arg_kind = self.kind(node.args[0])
-        if func == "days_since" and arg_kind == "datetime" and not self.nullable(node.args[0]):
-            return f"_floor((_c.now - {arg}).total_seconds() / 86400)"
+        if func == "days_since" and arg_kind == "datetime" and not self.may_be_null(node.args[0]):
+            return f"(_c.now - {arg}).days"
         if func in ("days_since", "days_until"):
             return f"_R.{func}({arg}, _c.now, _c.tz)"
         if func in ("year", "month", "day", "weekday"):
             return f"_R.part({func!r}, {arg}, _c.tz)"
         if func == "date":
-            return f"_R.local_date({arg}, _c.tz)" if not self.nullable(node.args[0]) else \
+            return f"_R.local_date({arg}, _c.tz)" if not self.may_be_null(node.args[0]) else \
                 self._guard(arg, lambda t: f"_R.local_date({t}, _c.tz)")
         if func == "anniversary":
             return f"_R.anniversary({arg}, _c.today, _c.tz)"
         if func in ("round", "floor", "abs"):
             return f"_R.{func}_value({arg})"
         method = {"lower": "{}.lower()", "upper": "{}.upper()", "length": "len({})"}[func]
-        if self.nullable(node.args[0]):
+        if self.may_be_null(node.args[0]):
             return self._guard(arg, method.format)
         return method.format(arg)
 
@@ -162,7 +173,7 @@ class _Writer:
         inner = self.expr(node.operand, el)
         if self.kind(node) == "money":
             return self._guard(inner, lambda t: f"_Money(-{t}.amount, {t}.currency)")
-        if self.nullable(node.operand):
+        if self.may_be_null(node.operand):
             return self._guard(inner, lambda t: f"-{t}")
         return f"(-{inner})"
 
@@ -183,7 +194,7 @@ class _Writer:
         plain = lk in ("number", "percent") and rk in ("number", "percent") and node.op != "/"
         if lk == rk == "string":
             plain = True
-        if plain and not self.nullable(node.left) and not self.nullable(node.right):
+        if plain and not self.may_be_null(node.left) and not self.may_be_null(node.right):
             return f"({left} {node.op} {right})"
         if plain:
             a, b = self.temp(), self.temp()
@@ -197,7 +208,7 @@ class _Writer:
             code = self._membership(node, el)
             return code if op == "in" else f"(not {code})"
         left, right = self.expr(node.left, el), self.expr(node.right, el)
-        ln, rn = self.nullable(node.left), self.nullable(node.right)
+        ln, rn = self.may_be_null(node.left), self.may_be_null(node.right)
         if op == "contains":
             if lt.kind == "list":
                 if rt.kind == "money":
@@ -279,7 +290,10 @@ class _Writer:
 
     def _Aggregate(self, node: A.Aggregate, el: int) -> str:
         info = self.ann.aggregates[id(node)]
-        name = f"_agg{len(self.helpers)}"
+        if node.where is None and node.func in ("count", "any"):
+            size = f"len({self.expr(info.collection, el)})"
+            return size if node.func == "count" else f"({size} > 0)"
+        name = f"_agg{self.prefix}{len(self.helpers)}"
         self.helpers.append("")  # reserve the slot: nested aggregates get later numbers
         slot = len(self.helpers) - 1
         level = info.depth
@@ -338,7 +352,8 @@ class _Writer:
         return [*collect, f"return {func}(_vs) if _vs else None"]
 
 
-_GLOBALS = {"_R": R, "_Money": Money, "_D": Decimal, "_floor": math.floor, "__builtins__": {
+_GLOBALS = {"_R": R, "_Money": Money, "_D": Decimal, "_floor": math.floor, "AttributeError": AttributeError,
+            "TypeError": TypeError, "__builtins__": {
     "len": len, "tuple": tuple, "any": any, "all": all, "reversed": reversed, "sum": sum, "min": min,
     "max": max, "frozenset": frozenset, "True": True, "False": False, "None": None}}
 
@@ -346,11 +361,21 @@ _GLOBALS = {"_R": R, "_Money": Money, "_D": Decimal, "_floor": math.floor, "__bu
 def compile_function(node: A.Expr, ann: Annotations, currency: str, tz: dt.tzinfo,
                      segment: SegmentCheck | None, label: str, as_condition: bool = False) -> Callable[[Any], Any]:
     """Python source for one expression, compiled to a function of the context."""
-    writer = _Writer(ann, currency, tz)
-    body = writer.cond(node, 0) if as_condition else writer.expr(node, 0)
-    source = "\n\n".join([*writer.helpers, f"def _rule(_c):\n    return {body}"]) + "\n"
+    safe = _Writer(ann, currency, tz)
+    safe_body = safe.cond(node, 0) if as_condition else safe.expr(node, 0)
+    fast = _Writer(ann, currency, tz, optimistic=True, prefix="f", constants=safe.constants)
+    fast_body = fast.cond(node, 0) if as_condition else fast.expr(node, 0)
+    if fast_body == safe_body and fast.helpers == [h.replace("_agg", "_aggf") for h in safe.helpers]:
+        rule = f"def _rule(_c):\n    return {safe_body}"
+        helpers = safe.helpers
+    else:  # complete data takes the unguarded path; a null met on the way takes the guarded one
+        rule = (f"def _guarded(_c):\n    return {safe_body}\n\n"
+                f"def _rule(_c):\n    try:\n        return {fast_body}\n"
+                f"    except (AttributeError, TypeError):\n        return _guarded(_c)")
+        helpers = [*safe.helpers, *fast.helpers]
+    source = "\n\n".join([*helpers, rule]) + "\n"
     namespace: dict[str, Any] = dict(_GLOBALS)
-    namespace.update(writer.constants)
+    namespace.update(safe.constants)
     namespace["_segment"] = segment
     code = compile(source, f"<relance {label}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated source, built from the checked AST only

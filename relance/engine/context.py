@@ -41,8 +41,7 @@ class Context:
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        if self.now.microsecond:
-            object.__setattr__(self, "now", self.now.replace(microsecond=0))
+        object.__setattr__(self, "now", self.now.replace(microsecond=0).astimezone(UTC))
         object.__setattr__(self, "today", self.now.astimezone(self.tz).date())
 
     @classmethod

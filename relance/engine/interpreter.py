@@ -231,7 +231,7 @@ def _align(value: Any, kind: str, ctx: Context) -> Any:
 def datetime_literal(node: A.DateTimeLit, tz: dt.tzinfo) -> dt.datetime:
     from relance.engine.context import zone
 
-    return node.value.replace(tzinfo=zone(node.zone) if node.zone else tz)
+    return node.value.replace(tzinfo=zone(node.zone) if node.zone else tz).astimezone(dt.timezone.utc)
 
 
 def read_field(obj: Any, name: str, custom: bool) -> Any:

@@ -28,8 +28,9 @@ def _zone(info: ValidationInfo) -> dt.tzinfo:
 def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     """A date-time with a zone: naive values and bare dates are read in `zone`.
 
-    The clock of relance ticks in whole seconds: sub-second parts are dropped here, at the
-    boundary, so that every backend computes elapsed days from the same instants.
+    Instants are kept in UTC inside relance (Python subtracts two times of one zone on the wall
+    clock, which is wrong across a daylight-saving change), and the clock ticks in whole seconds:
+    sub-second parts are dropped here, so that every backend computes elapsed days alike.
     """
     if isinstance(value, str):
         text = value.strip().replace(" ", "T", 1) if "T" not in value and len(value) > 10 else value.strip()
@@ -38,9 +39,10 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
         value = dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
     if isinstance(value, dt.datetime):
         value = value.replace(microsecond=0)
-        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        return aware.astimezone(UTC)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=zone).astimezone(UTC)
     raise ValueError("expected a date and time such as 2026-11-23T10:00:00+01:00")
 
 

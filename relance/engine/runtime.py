@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import math
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from relance.engine.money import Money
-
-DAY_SECONDS = 86400
-
 
 @dataclass(frozen=True, slots=True)
 class Duration:
@@ -35,7 +31,7 @@ def as_datetime(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """A date is its midnight in the rule set's time zone."""
     if isinstance(value, dt.datetime):
         return value
-    return dt.datetime(value.year, value.month, value.day, tzinfo=tz)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(dt.timezone.utc)
 
 
 def local_date(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.date:
@@ -49,7 +45,7 @@ def days_since(value: dt.date | dt.datetime | None, now: dt.datetime, tz: dt.tzi
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return math.floor((now - value).total_seconds() / DAY_SECONDS)
+        return (now - value).days  # timedelta.days is the floor of whole days; both are UTC
     return (now.astimezone(tz).date() - value).days
 
 
@@ -57,7 +53,7 @@ def days_until(value: dt.date | dt.datetime | None, now: dt.datetime, tz: dt.tzi
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return math.floor((value - now).total_seconds() / DAY_SECONDS)
+        return (value - now).days
     return (value - now.astimezone(tz).date()).days
 
 
