@@ -114,7 +114,8 @@ def schema() -> None:
 @click.option("--context", "context_file", type=click.Path(), help="JSON file with now, contact, orders, cart...")
 @click.option("--rules", "rules_path", type=click.Path(), help="rule set whose segments and attributes it may use")
 @click.option("--at", "at", help="the clock, e.g. 2026-11-23T10:00 (overrides `now` in the context)")
-def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None) -> None:
+@click.option("--explain", is_flag=True, help="show the value of each part of the expression")
+def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None, explain: bool) -> None:
     """Evaluate one expression against a JSON context and print its value."""
     from relance.engine.context import Context, DataError
     from relance.engine.expression import compile_expression
@@ -150,6 +151,10 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
         ctx = Context.from_mapping(data, rules, now)
     except (DataError, ValueError) as error:
         _fail(f"bad context: {error}")
+    if explain:
+        for depth, text, value in compiled.explain(ctx):
+            click.echo(f"{'  ' * depth}{show(value):<8} {text}")
+        return
     click.echo(show(compiled.evaluate(ctx)))
 
 

@@ -128,3 +128,15 @@ def test_schema_is_json_schema_of_the_three_forms() -> None:
     data = json.loads(out)
     assert code == 0 and len(data) == 3
     assert all("properties" in schema for schema in data.values())
+
+
+def test_eval_explain_shows_each_part(tmp_path: Path) -> None:
+    context = tmp_path / "ctx.json"
+    context.write_text(json.dumps({"now": "2026-11-23T10:00:00+00:00", "contact": {
+        "id": "c1", "country": "BE", "created_at": "2026-01-01"}}))
+    code, out = run("eval", "--explain", 'contact.country == "FR" or count(orders) >= 1', "--context", str(context))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("false") and lines[1].strip().startswith("false")
+    assert any(line.strip().startswith('"BE"') and line.strip().endswith("contact.country") for line in lines)
+    assert any(line.strip().startswith("0") and line.strip().endswith("count(orders)") for line in lines)

@@ -50,6 +50,15 @@ class CompiledExpression:
                                   self.ruleset.in_segment if self.ruleset else None)
         return interpreter.evaluate(self.tree, ctx)
 
+    def explain(self, ctx: Context | Mapping[str, Any]) -> list[tuple[int, str, Any]]:
+        """(depth, text, value) for each part of the expression, outermost first."""
+        from relance.engine.formatter import format_expr
+
+        ctx = self._context(ctx)
+        interpreter = Interpreter(self.annotations, self.ruleset.currency if self.ruleset else "EUR",
+                                  self.ruleset.in_segment if self.ruleset else None)
+        return [(depth, format_expr(node), value) for depth, node, value in interpreter.trace(self.tree, ctx)]
+
     @property
     def source(self) -> str:
         """The generated Python (for the curious and for debugging the backend)."""

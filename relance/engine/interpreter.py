@@ -28,6 +28,20 @@ class Interpreter:
     def evaluate(self, node: A.Expr, ctx: Context) -> Any:
         return self._eval(node, ctx, [])
 
+    def trace(self, node: A.Expr, ctx: Context, depth: int = 0) -> list[tuple[int, A.Expr, Any]]:
+        """Why a condition has its value: each `and`/`or`/`not` part with its own value, and the
+        values compared at the leaves (for `relance eval --explain` and refusal reasons)."""
+        lines = [(depth, node, self.evaluate(node, ctx))]
+        if isinstance(node, A.Logic):
+            lines += self.trace(node.left, ctx, depth + 1) + self.trace(node.right, ctx, depth + 1)
+        elif isinstance(node, A.Not):
+            lines += self.trace(node.operand, ctx, depth + 1)
+        elif isinstance(node, A.Compare):
+            for side in (node.left, node.right):
+                if id(side) not in self.ann.constant or isinstance(side, A.Name):
+                    lines.append((depth + 1, side, self.evaluate(side, ctx)))
+        return lines
+
     def _eval(self, node: A.Expr, ctx: Context, elements: list[Any]) -> Any:
         return getattr(self, "_" + type(node).__name__)(node, ctx, elements)
 
