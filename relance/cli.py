@@ -7,6 +7,7 @@ traceback reaches the user for bad input.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
     """Evaluate one expression against a JSON context and print its value."""
     from relance.engine.context import Context, DataError
     from relance.engine.expression import compile_expression
-    from relance.engine.models import to_aware
+    from relance.engine.models import UTC, to_aware
     from relance.engine.testing import show
 
     rules = None
@@ -143,11 +144,9 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
         if not isinstance(data, dict):
             _fail(f"{context_file}: expected a JSON object")
     try:
-        now = to_aware(at, rules.timezone if rules else Context.__dataclass_fields__["tz"].default) if at else None
+        now = to_aware(at, rules.timezone if rules else UTC) if at else None
         if now is None and "now" not in data:
-            import datetime as dt
-
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(UTC)
         ctx = Context.from_mapping(data, rules, now)
     except (DataError, ValueError) as error:
         _fail(f"bad context: {error}")

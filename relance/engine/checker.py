@@ -16,6 +16,7 @@ from relance.engine import ast as A
 from relance.engine import types as T
 from relance.engine.datamodel import ROOTS, SCOPES, Field, record_fields
 from relance.engine.diagnostics import Diagnostic, did_you_mean, one_of
+from relance.engine.formatter import format_expr
 from relance.engine.money import MINOR_UNITS, is_currency
 
 
@@ -582,5 +583,4 @@ def _scope_word(scope: str) -> str:
 
 
 def _text(node: A.Expr) -> str:
-    from relance.engine.formatter import format_expr
     return format_expr(node)

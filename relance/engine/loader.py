@@ -24,7 +24,8 @@ from relance.engine.diagnostics import Diagnostic, RuleSetError, did_you_mean, o
 from relance.engine.forms import (LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, PromotionForm, RulesForm, SegmentForm,
                                   attribute_type)
 from relance.engine.money import MINOR_UNITS, is_currency
-from relance.engine.parser import MAX_SOURCE_CHARS, ParseFailure, parse_expression, parse_reward, parse_rules
+from relance.engine.parser import (MAX_SOURCE_CHARS, ParseFailure, parse_clause, parse_expression, parse_reward,
+                                   parse_rules)
 from relance.engine.ruleset import Promotion, RuleSet, Segment
 from relance.engine.yamlsource import Located, YamlFailure, load_located, scalar_origin
 
@@ -251,21 +252,7 @@ class _Loader:
 
 
 def _clause_parser(keyword: str) -> Any:
-    """Parse one promotion clause written as a YAML value, keeping its file position."""
-
-    def parse(text: str, path: str, line: int, column: int) -> A.Clause:
-        from relance.engine.parser import _parse, _transform
-
-        lead = "promotion _:\n" + keyword + "\n"
-        if line >= 3:
-            padded = "\n" * (line - 3) + lead + " " * (column - 1) + text
-        else:
-            padded = lead + text
-        tree = _parse(padded, "file", path, 1, 1)
-        node = _transform(tree, path)
-        return node.declarations[0].clauses[0]  # type: ignore[attr-defined, no-any-return]
-
-    return parse
+    return lambda text, path, line, column: parse_clause(keyword, text, path, line, column)
 
 
 def _form_diagnostic(located: Located, item: Any, model: type[BaseModel], what: str) -> Diagnostic:

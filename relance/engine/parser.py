@@ -71,6 +71,21 @@ def parse_rules(text: str, path: str = "<rules>") -> tuple[A.RulesFile, list[Dia
     return A.RulesFile(tuple(declarations), span=A.Span(path, 1, 1, text.count("\n") + 1, 1)), diagnostics
 
 
+def parse_clause(keyword: str, text: str, path: str, line: int, column: int) -> A.Clause:
+    """One promotion clause (`limit ...`, `valid ...`, `exclude ...`) written as a YAML value.
+
+    The text is parsed inside a dummy promotion placed on the lines above it, so positions stay
+    those of the YAML file (newlines are whitespace in the language)."""
+    lead = "promotion _:\n" + keyword + "\n"
+    if line >= 3:
+        padded = "\n" * (line - 3) + lead + " " * (column - 1) + text
+    else:
+        padded = lead + text
+    tree = _parse(padded, "file", path, 1, 1)
+    node = _transform(tree, path)
+    return node.declarations[0].clauses[0]  # type: ignore[attr-defined, no-any-return]
+
+
 def _only_comments(text: str) -> bool:
     return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
 

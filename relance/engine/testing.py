@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relance.engine import ast as A
 from relance.engine import runtime as R
 from relance.engine.context import Context, DataError
 from relance.engine.diagnostics import Diagnostic, RuleSetError
@@ -20,6 +22,7 @@ from relance.engine.expression import compile_expression
 from relance.engine.forms import TestCase, TestFile
 from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
 from relance.engine.models import to_aware
+from relance.engine.money import Money
 from relance.engine.parser import ParseFailure, parse_expression
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
@@ -121,7 +124,6 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
     contexts = _contexts(ruleset, spec, case, now)
     stored = None
     for number, expect in enumerate(case.expect):
-        where = ("tests", index, "expect", number)
         if expect.segment is not None:
             if expect.segment not in ruleset.segments:
                 result.failures.append(Failure(f"segment {expect.segment}", "a declared segment", "no such segment"))
@@ -176,8 +178,6 @@ def _expected_value(text: Any, ruleset: RuleSet) -> Any:
         tree = parse_expression(str(text))
     except ParseFailure:
         return str(text)
-    from relance.engine import ast as A
-
     if isinstance(tree, (A.Name, A.Attribute)):
         return str(text)
     try:
@@ -197,10 +197,6 @@ def _same(actual: Any, expected: Any) -> bool:
 
 def show(value: Any) -> str:
     """A value as a marketer would write it in a rule."""
-    from decimal import Decimal
-
-    from relance.engine.money import Money
-
     if value is None:
         return "null"
     if value is True:
