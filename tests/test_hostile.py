@@ -112,3 +112,15 @@ def test_random_bytes_in_a_rule_folder(tmp_path_factory: pytest.TempPathFactory,
 def test_parse_failure_is_not_a_python_error() -> None:
     with pytest.raises(ParseFailure):
         parse_expression("1 +")
+
+
+@pytest.mark.parametrize("text", [
+    '"\'); __import__(\\"os\\").system(\\"echo pwned\\"); (\'" == contact.email',
+    'contact.email == "\\"\\"\\"; raise SystemExit; \\"\\"\\""',
+    'contact.email ends with "\\\\" and contact.country in ["\\n", "\\u0000", "}{"]',
+])
+def test_strings_never_become_code(text: str, capfd: pytest.CaptureFixture[str]) -> None:
+    compiled = relance.compile_expression(text)
+    ctx = {"now": "2026-01-01T00:00:00Z", "contact": {"id": "x", "created_at": "2025-01-01", "email": "a@b"}}
+    assert compiled.evaluate(ctx) is False
+    assert "pwned" not in capfd.readouterr().out
