@@ -30,6 +30,10 @@ def _print_diagnostics(error: RuleSetError, fmt: str) -> None:
         click.echo(error.render(), err=False)
 
 
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
 def _load(path: str) -> Any:
     from relance.engine.loader import load
 
@@ -58,7 +62,8 @@ def check(path: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"ok": True, "diagnostics": [], **summary}))
     else:
-        click.echo(f"{path}: ok ({summary['segments']} segments, {summary['promotions']} promotions)")
+        click.echo(f"{path}: ok ({_count(summary['segments'], 'segment')}, "
+                   f"{_count(summary['promotions'], 'promotion')})")
 
 
 @cli.command()
@@ -152,9 +157,9 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
         _fail(f"bad context: {error}")
     if explain:
         for depth, text, value in compiled.explain(ctx):
-            click.echo(f"{'  ' * depth}{show(value):<8} {text}")
+            click.echo(f"{'  ' * depth}{show(value, ctx.tz):<8} {text}")
         return
-    click.echo(show(compiled.evaluate(ctx)))
+    click.echo(show(compiled.evaluate(ctx), ctx.tz, compiled.type))
 
 
 @cli.command()

@@ -147,7 +147,7 @@ def atom(draw: Any, depth: int) -> str:
         if choice == 3:
             return f'{left} contains "{draw(st.sampled_from(["@", "mail", "o"]))}"'
         if choice == 4:
-            return f"{left} == null"
+            return f"{left} == null" if draw(st.booleans()) else f"last(orders where {draw(order_condition(depth + 1))}) != null"
         return f'{left} {op} "{draw(st.sampled_from(["FR", "dry", "paid", "m"]))}"'
     if kind == "date":
         left = draw(st.sampled_from(["contact.created_at", "contact.birthdate", "last(orders).created_at",

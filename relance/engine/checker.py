@@ -213,7 +213,7 @@ class Checker:
                 ok = False
             elif not T.compatible(element, typ):
                 self.error(item, "E212", f"a list must hold values of one kind: this is {_a(typ)}, "
-                           f"the list holds {element}s")
+                           f"the ones before it are {_a(element)}")
                 ok = False
             else:
                 element = T.unify(element, typ)
@@ -240,8 +240,10 @@ class Checker:
         if node.name in ROOTS:
             where = {"cart": "at checkout", "order": "when an order event is processed",
                      "event": "when an event is processed"}.get(node.name, "elsewhere")
+            hint = ("segments run over stored contacts, orders and events" if self.scope == "segment"
+                    else f"{_scope_word(self.scope)} can read {one_of(allowed)}")
             self.error(node, "E221", f"{_scope_word(self.scope)} cannot read `{node.name}`: it is only known {where}",
-                       "segments run over stored contacts, orders and events")
+                       hint)
             return None
         visible = list(allowed)
         for level in self.elements:
@@ -373,6 +375,9 @@ class Checker:
             self.error(node.source, "E243", f"`{func}` needs values, not whole {element.record}s",
                        f"name a field, e.g. `{func}({_text(node.source)}.total)`" if element.record in ("order", "item")
                        else "name one of their fields")
+            return None
+        if element.kind == "null":
+            self.error(node.source, "E244", f"`{func}` of an empty list has nothing to work on")
             return None
         if func in ("sum", "avg"):
             if element.kind not in ("number", "percent", "money"):
@@ -536,6 +541,8 @@ class Checker:
                 or op not in ("==", "!=") and not (right.kind in T.ORDERED or right.kind == "null"):
             self.error(node, "E274", f"`{op}` orders numbers, amounts, texts and dates, not {_a(left)}")
             return None
+        if op in ("==", "!=") and "null" in (left.kind, right.kind):
+            return self._set(node, T.BOOL, constant=constant)
         if "list" in (left.kind, right.kind) or "record" in (left.kind, right.kind):
             self.error(node, "E274", f"`{op}` compares single values, not {_a(left if left.kind in ('list', 'record') else right)}",
                        "use `count(...)`, `any(...)` or `contains`")
@@ -564,6 +571,11 @@ _VERB = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 
 def _sub_day_duration(node: A.Expr) -> bool:
     return isinstance(node, A.DurationLit) and node.unit in ("hour", "minute")
+
+
+def describe(typ: T.Type) -> str:
+    """`a number`, `an amount in EUR`, `a collection of orders`: a type in a sentence."""
+    return _a(typ)
 
 
 def _a(typ: T.Type) -> str:

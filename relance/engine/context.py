@@ -113,7 +113,14 @@ def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
     if kind in ("number", "percent"):
         if isinstance(value, bool) or isinstance(value, float):
             raise ValueError(f"expected an exact number (write it as a string or integer), got {value!r}")
-        return Decimal(str(value))
+        text = str(value).strip()
+        try:
+            if kind == "percent" and text.endswith("%"):
+                return Decimal(text[:-1]) / 100
+            return Decimal(text)
+        except ArithmeticError:
+            raise ValueError(f"expected a number{' or a percentage like 10%' if kind == 'percent' else ''}, "
+                             f"got {value!r}") from None
     if kind == "money":
         return _money(value)
     if kind == "date":

@@ -98,7 +98,8 @@ def attribute_type(text: str) -> T.Type | None:
     if text.startswith("list of "):
         element = attribute_type(text[len("list of "):])
         return T.list_of(element) if element is not None and element.kind != "list" else None
-    return T.SCALAR_TYPES.get(text)
+    typ = T.SCALAR_TYPES.get(text)
+    return None if typ is None or typ.kind == "duration" else typ
 
 
 def schemas() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from relance.engine import ast as A
 from relance.engine import types as T
-from relance.engine.checker import Annotations, Checker, Environment
+from relance.engine.checker import Annotations, Checker, Environment, describe
 from relance.engine.compiler import compile_function
 from relance.engine.context import zone
 from relance.engine.datamodel import RECORDS
@@ -159,8 +159,8 @@ class _Loader:
             if attribute_type(text) is None:
                 self.diagnostics.append(Diagnostic.at(located.span(("attributes", name)), "E023",
                                                       f"`{text}` is not a type",
-                                                      f"use {one_of(['string', 'number', 'money', 'bool', 'date', 'datetime'])}, "
-                                                      "or `list of string`"))
+                                                      f"use {one_of(['string', 'text', 'number', 'percent', 'money', 'bool', 'date', 'datetime'])}, "
+                                                      "or a list such as `list of string`"))
         return project
 
     # ---- rule files ----
@@ -372,7 +372,7 @@ def _check_reward(reward: A.Reward, checker: Checker) -> None:
         typ = checker.check(node, "checkout")
         if typ is not None and typ.kind not in kinds:
             checker.error(node, "E330", f"{what} must be {' or '.join(_KIND_WORDS[k] for k in kinds)}, "
-                          f"not {typ}")
+                          f"not {describe(typ)}")
             return None
         return typ
 
@@ -410,7 +410,8 @@ def _check_limits(clause: A.LimitClause, checker: Checker) -> None:
             checker.error(limit, "E340", "this limit is given twice")
         seen.add(key)
         if limit.kind in ("per", "total") and limit.count < 1:
-            checker.error(limit, "E341", "a limit must be at least 1", "to stop a promotion, disable it instead")
+            checker.error(limit, "E341", "a limit must be at least 1",
+                          "to stop a promotion, end its period with `valid until ...` or remove it")
         if limit.budget is not None:
             checker.check_currency(limit.budget)
 

@@ -379,6 +379,8 @@ class SqlCompiler:
             return Value(found if op == "in" else not_(found))
         if op == "contains" and lt.kind == "list":
             return Value(self.json_contains(self.compile(node.left, frames), node.right, frames, node))
+        if op in ("==", "!=") and "null" in (lt.kind, rt.kind) and "record" in (lt.kind, rt.kind):
+            return Value(self.record_is_null(node.right if rt.kind == "record" else node.left, frames, op == "=="))
         left, right = self.value(node.left, frames), self.value(node.right, frames)
         if op == "contains":
             position = func.strpos(left.sql, right.sql) if self.pg else func.instr(left.sql, right.sql)
@@ -409,6 +411,16 @@ class SqlCompiler:
             return Value(left.sql.is_not_distinct_from(right.sql) if op == "==" else
                          left.sql.is_distinct_from(right.sql))
         return Value(func.coalesce(_op(op, left.sql, right.sql), false()))
+
+    def record_is_null(self, node: A.Expr, frames: list[Record], is_null: bool) -> Any:
+        """`contact == null` (a stored contact always exists), `last(orders) == null` (none)."""
+        record = self.compile(node, frames)
+        if isinstance(record, _Pick):
+            found = exists(select(literal(1)).select_from(record.coll.source).where(*record.conditions))
+            return not_(found) if is_null else found
+        if isinstance(record, Record) and record.kind == "contact":
+            return false() if is_null else true()
+        raise SqlUnsupported(node, "this record cannot be tested for null in the database")
 
     def _never_null(self, node: A.Expr, value: Value) -> bool:
         return id(node) in self.ann.constant and not self.ann.is_nullable(node)

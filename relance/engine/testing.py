@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+import json
 from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 
 from relance.engine import ast as A
 from relance.engine import runtime as R
+from relance.engine import types as T
+from pydantic import BaseModel
+
 from relance.engine.context import Context, DataError
 from relance.engine.diagnostics import Diagnostic, RuleSetError
 from relance.engine.expression import compile_expression
@@ -154,7 +158,9 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
             actual_value = compiled.evaluate(_fresh([ctx])[0])
             wanted = _expected_value(expect.equals, ruleset)
             if not _same(actual_value, wanted):
-                result.failures.append(Failure(expect.expression, show(wanted), show(actual_value)))
+                tz = ruleset.timezone
+                result.failures.append(Failure(expect.expression, show(wanted, tz, compiled.type),
+                                               show(actual_value, tz, compiled.type)))
         else:
             result.failures.append(Failure(f"expectation {number + 1}", "`segment:` or `expression:`", "neither"))
 
@@ -195,8 +201,9 @@ def _same(actual: Any, expected: Any) -> bool:
     return R.equal(actual, expected)
 
 
-def show(value: Any) -> str:
-    """A value as a marketer would write it in a rule."""
+def show(value: Any, tz: dt.tzinfo | None = None, typ: T.Type | None = None) -> str:
+    """A value as a marketer would write it in a rule: times in the rule set's zone,
+    percentages as `10%`, records as their fields."""
     if value is None:
         return "null"
     if value is True:
@@ -205,19 +212,29 @@ def show(value: Any) -> str:
         return "false"
     if isinstance(value, Money):
         return f"{value.amount} {value.currency}"
+    if isinstance(value, Decimal) and typ is not None and typ.kind == "percent":
+        return f"{_plain(value * 100)}%"
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
+        return _plain(value)
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, tuple):
-        return "[" + ", ".join(show(v) for v in value) + "]"
+        element = typ.element if typ is not None and typ.kind == "list" else None
+        return "[" + ", ".join(show(v, tz, element) for v in value) + "]"
     if isinstance(value, R.Duration):
         return str(value)
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return value.astimezone(tz).isoformat() if tz is not None else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, BaseModel):
+        fields = {k: v for k, v in value.__dict__.items() if v not in (None, (), {}) and k != "contact_id"}
+        return "{" + ", ".join(f"{k}: {show(v, tz)}" for k, v in fields.items()) + "}"
     return str(value)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
 
 
 def _ids(ids: set[str]) -> str:
