@@ -62,7 +62,7 @@ class Context:
             try:
                 return validate()
             except ValidationError as error:
-                raise DataError(_explain(error, key)) from None
+                raise DataError(explain_validation(error, key)) from None
             except (TypeError, ValueError) as error:
                 if isinstance(error, DataError):
                     raise
@@ -88,7 +88,8 @@ class Context:
                    order=order, event=event)
 
 
-def _explain(error: ValidationError, prefix: str) -> str:
+def explain_validation(error: ValidationError, prefix: str) -> str:
+    """A pydantic error in one line: `contact.created_at: invalid date; ...`."""
     parts = []
     for item in error.errors()[:5]:
         where = ".".join([prefix, *(str(p) for p in item["loc"])])
