@@ -273,6 +273,69 @@ def _run_import(engine: Any, rules: Any, strict: bool, *files: str | None) -> An
         return Importer(engine, tz, custom, strict, advance).run(*paths)
 
 
+@cli.command()
+@click.option("--store", default=None, help=f"database URL [default: {DEFAULT_STORE}]")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="a folder of contacts/orders files, imported into a temporary store instead")
+@click.option("--at", "at", required=True, help="the clock, e.g. 1998-07-01")
+@click.option("--rules", "rules_path", type=click.Path(exists=True), help="rule set (time zone, currency)")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="write the CSV here instead of standard output")
+def rfm(store: str | None, data_dir: str | None, at: str, rules_path: str | None, out: str | None) -> None:
+    """Compute RFM for every contact with an eligible order and write it as CSV."""
+    import csv
+
+    from relance.engine.models import UTC, to_aware
+    from relance.engine.rfm import compute_sql, read_sql
+
+    rules = _rules_or_exit(rules_path)
+    tz = rules.timezone if rules else UTC
+    engine = _store_or_data(store, data_dir, rules)
+    try:
+        now = to_aware(at, tz)
+    except ValueError as error:
+        _fail(f"--at: {error}")
+    compute_sql(engine, now, tz, rules.currency if rules else "EUR")
+    table = read_sql(engine)
+    handle = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["contact_id", "recency_days", "frequency", "monetary", "r", "f", "m"])
+        for contact_id in sorted(table):
+            row = table[contact_id]
+            writer.writerow([contact_id, row.recency_days, row.frequency, row.monetary.amount, row.r, row.f, row.m])
+    finally:
+        if out:
+            handle.close()
+
+
+def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:
+    """The store to read: a URL, or a temporary SQLite store filled from a data folder."""
+    from relance.engine.store import connect, create_schema
+
+    if store and data_dir:
+        _fail("give --store or --data, not both")
+    if not data_dir:
+        engine = connect(store or DEFAULT_STORE)
+        create_schema(engine)
+        return engine
+    folder = Path(data_dir)
+    files = {kind: _data_file(folder, kind) for kind in ("contacts", "orders", "events")}
+    if files["contacts"] is None and files["orders"] is None:
+        _fail(f"{data_dir}: no contacts.csv/.jsonl or orders.csv/.jsonl in this folder")
+    engine = connect("sqlite://")
+    report = _run_import(engine, rules, False, *(str(f) if f else None for f in files.values()))
+    for bad in report.bad[:20]:
+        click.echo(str(bad), err=True)
+    return engine
+
+
+def _data_file(folder: Path, kind: str) -> Path | None:
+    for suffix in (".csv", ".jsonl", ".ndjson"):
+        if (folder / f"{kind}{suffix}").is_file():
+            return folder / f"{kind}{suffix}"
+    return None
+
+
 def _rules_or_exit(path: str | None) -> Any:
     if path is None:
         return None

@@ -84,11 +84,13 @@ NUMBERS = ["count(orders)", "count(orders where {o})", "count(events where {e})"
            "days_since(last(orders).created_at)", "days_since(first(orders where {o}).created_at)",
            "sum(orders.items.quantity)", "contact.points", "contact.score", "{n}", "month(contact.birthdate)",
            "year(contact.created_at)", "day(contact.created_at)", "days_until(anniversary(contact.birthdate))",
-           "length(contact.email)", "count(contact.tags)", "floor(contact.points / 7)", "days_since(contact.birthdate)"]
+           "length(contact.email)", "count(contact.tags)", "floor(contact.points / 7)", "days_since(contact.birthdate)",
+           "rfm.r", "rfm.f + rfm.m", "rfm.recency_days", "rfm.frequency"]
 MONEYS = ["sum(orders.total)", "sum(orders.total where {o})", "avg(orders.total)", "max(orders.total where {o})",
-          "min(orders.total)", "last(orders).total", "first(orders where {o}).total", "{m} EUR", "sum(orders.items.total)"]
+          "min(orders.total)", "last(orders).total", "first(orders where {o}).total", "{m} EUR", "sum(orders.items.total)",
+          "rfm.monetary"]
 STRINGS = ["contact.country", "contact.email", "lower(contact.email)", "contact.language", "contact.skin_type",
-           "upper(contact.country)", "last(orders).status"]
+           "upper(contact.country)", "last(orders).status", "rfm.score"]
 
 
 @st.composite
@@ -158,7 +160,8 @@ def atom(draw: Any, depth: int) -> str:
         return f"{draw(filled(left, depth))} {op} {draw(filled(right, depth))}"
     options = ['"vip" in contact.tags', "contact.consents.email", "not contact.consents.sms",
                "any(orders where {o})", "all(orders where {o})", "any(events where {e})",
-               'contact.tags contains "b2b"', '"b2b" not in contact.tags', "any(orders.items where category == null)"]
+               'contact.tags contains "b2b"', '"b2b" not in contact.tags', "any(orders.items where category == null)",
+               "rfm == null", "rfm.score in [\"555\", \"111\", \"345\"]"]
     return draw(filled(draw(st.sampled_from(options)), depth))
 
 

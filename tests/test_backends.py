@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import text
 
 import relance
+from relance.engine.rfm import compute_python, compute_sql, read_sql, with_rfm
 from relance.engine.store import connect, create_schema, insert_contexts
 from relance.engine.sqlbackend import SqlCompiler
 
@@ -17,7 +18,17 @@ from strategies import NOW, conditions, datasets, random_base
 
 
 def contexts_of(rules: relance.RuleSet, data: list[dict[str, Any]]) -> list[relance.Context]:
-    return [relance.Context.from_mapping(d, rules, NOW) for d in data]
+    """Contexts with their RFM among the drawn population (as the store computes it)."""
+    contexts = [relance.Context.from_mapping(d, rules, NOW) for d in data]
+    return with_rfm(contexts, NOW, rules.timezone, rules.currency)
+
+
+def store_of(contexts: list[relance.Context], rules: relance.RuleSet, url: str = "sqlite://") -> Any:
+    engine = connect(url)
+    create_schema(engine)
+    insert_contexts(engine, contexts)
+    compute_sql(engine, NOW, rules.timezone, rules.currency)
+    return engine
 
 
 def python_members(compiled: relance.CompiledExpression, contexts: list[relance.Context]) -> tuple[set[str], set[str]]:
@@ -41,9 +52,7 @@ def test_compiled_interpreted_and_sqlite_agree(paris_rules: relance.RuleSet, dat
     contexts = contexts_of(paris_rules, data)
     by_code, by_oracle = python_members(compiled, contexts)
     assert by_code == by_oracle, condition
-    engine = connect("sqlite://")
-    create_schema(engine)
-    insert_contexts(engine, contexts)
+    engine = store_of(contexts, paris_rules)
     assert sql_members(paris_rules, compiled, engine) == by_code, condition
 
 
@@ -56,20 +65,15 @@ def test_segment_references_agree(paris_rules: relance.RuleSet, data: list[dict[
     contexts = contexts_of(paris_rules, data)
     by_code, by_oracle = python_members(compiled, contexts)
     assert by_code == by_oracle
-    engine = connect("sqlite://")
-    create_schema(engine)
-    insert_contexts(engine, contexts)
+    engine = store_of(contexts, paris_rules)
     assert sql_members(paris_rules, compiled, engine) == by_code, wrapped
 
 
 @pytest.fixture(scope="module")
 def pg_store(pg_url: str, paris_rules: relance.RuleSet) -> Any:
     """One random base of 80 contacts in PostgreSQL (inserting per example would be slow)."""
-    engine = connect(pg_url)
-    create_schema(engine)
-    flat = random_base(seed=20261123, size=80)
-    contexts = contexts_of(paris_rules, flat)
-    insert_contexts(engine, contexts)
+    contexts = contexts_of(paris_rules, random_base(seed=20261123, size=80))
+    engine = store_of(contexts, paris_rules, pg_url)
     yield engine, contexts
     engine.dispose()
 
@@ -90,3 +94,17 @@ def test_postgresql_server_is_really_used(pg_store: Any) -> None:
     assert engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from contacts")).scalar() == len(contexts)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets(size=12))
+def test_rfm_in_sql_equals_rfm_in_python(paris_rules: relance.RuleSet, data: list[dict[str, Any]]) -> None:
+    contexts = [relance.Context.from_mapping(d, paris_rules, NOW) for d in data]
+    expected = compute_python(contexts, NOW, paris_rules.timezone, "EUR")
+    engine = store_of(contexts, paris_rules)
+    assert read_sql(engine) == expected
+
+
+def test_rfm_in_postgresql_equals_rfm_in_python(pg_store: Any, paris_rules: relance.RuleSet) -> None:
+    engine, contexts = pg_store
+    assert read_sql(engine) == {c.contact.id: c.rfm for c in contexts if c.rfm}

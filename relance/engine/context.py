@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from relance.engine import types as T
-from relance.engine.models import UTC, Cart, Contact, Event, Order, _money, to_aware
+from relance.engine.models import UTC, Cart, Contact, Event, Order, Rfm, _money, to_aware
 
 if TYPE_CHECKING:
     from relance.engine.ruleset import RuleSet
@@ -34,6 +34,7 @@ class Context:
     cart: Cart | None = None
     order: Order | None = None
     event: Event | None = None
+    rfm: Rfm | None = None
     today: dt.date = field(init=False)
     segments: dict[str, bool] = field(default_factory=dict, compare=False)
     """Memo of segment membership for this context (`contact in segment x` costs one check)."""
@@ -53,9 +54,10 @@ class Context:
         """
         tz: dt.tzinfo = ruleset.timezone if ruleset is not None else UTC
         custom = ruleset.attributes if ruleset is not None else {}
-        extra = set(data) - {"now", "contact", "orders", "events", "cart", "order", "event"}
+        extra = set(data) - {"now", "contact", "orders", "events", "cart", "order", "event", "rfm"}
         if extra:
-            raise DataError(f"unknown key(s) {sorted(extra)}: expected now, contact, orders, events, cart, order, event")
+            raise DataError(f"unknown key(s) {sorted(extra)}: expected now, contact, orders, events, cart, order, "
+                            "event, rfm")
         ctx = {"tz": tz}
 
         def part(key: str, validate: Any) -> Any:
@@ -84,8 +86,9 @@ class Context:
         cart = part("cart", lambda: Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None)
         order = part("order", lambda: Order.model_validate(data["order"], context=ctx) if data.get("order") else None)
         event = part("event", lambda: Event.model_validate(data["event"], context=ctx) if data.get("event") else None)
+        rfm = part("rfm", lambda: Rfm.model_validate(data["rfm"]) if data.get("rfm") else None)
         return cls(now=when, tz=tz, contact=contact, orders=orders, events=events, cart=cart,
-                   order=order, event=event)
+                   order=order, event=event, rfm=rfm)
 
 
 def explain_validation(error: ValidationError, prefix: str) -> str:

@@ -72,6 +72,15 @@ RECORDS: dict[str, dict[str, Field]] = {
         "channel": Field(T.STRING, True),
         "campaign": Field(T.STRING, True),
     },
+    "rfm": {
+        "recency_days": Field(T.NUMBER, doc="whole days since the last eligible order"),
+        "frequency": Field(T.NUMBER, doc="number of eligible orders (paid or partly paid, last 10 years)"),
+        "monetary": Field(T.MONEY, doc="total of the eligible orders"),
+        "r": Field(T.NUMBER, doc="recency score, 1 (long ago) to 5 (recent)"),
+        "f": Field(T.NUMBER, doc="frequency score, 1 to 5"),
+        "m": Field(T.NUMBER, doc="monetary score, 1 to 5"),
+        "score": Field(T.STRING, doc='the three scores, e.g. "545"'),
+    },
     "cart": {
         "items": Field(T.list_of(T.record("item"))),
         "subtotal": Field(T.MONEY, doc="sum of the items' totals"),
@@ -91,13 +100,14 @@ ROOTS: dict[str, Field] = {
     "cart": Field(T.record("cart"), True, "the cart being checked out"),
     "order": Field(T.record("order"), True, "the order being processed"),
     "event": Field(T.record("event"), True, "the event being processed"),
+    "rfm": Field(T.record("rfm"), True, "the contact's RFM scores (null without an eligible order)"),
     "now": Field(T.DATETIME, doc="the clock of the evaluation"),
     "today": Field(T.DATE, doc="today's date in the rule set's time zone"),
 }
 
 SCOPES: dict[str, tuple[str, ...]] = {
-    "segment": ("contact", "orders", "events", "now", "today"),
-    "checkout": ("contact", "orders", "events", "cart", "now", "today"),
+    "segment": ("contact", "orders", "events", "rfm", "now", "today"),
+    "checkout": ("contact", "orders", "events", "rfm", "cart", "now", "today"),
     "any": tuple(ROOTS),
 }
 """Which root names each kind of rule may read: segments run over stored data, with no cart."""

@@ -214,3 +214,18 @@ class Cart(_Model):
         object.__setattr__(self, "shipping", shipping)
         object.__setattr__(self, "total", subtotal + shipping)
         return self
+
+
+class Rfm(_Model):
+    """A contact's RFM: raw values and 1-5 scores among the shop's buyers (see `rfm.py`)."""
+
+    recency_days: int
+    frequency: int
+    monetary: MoneyField
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+
+    @property
+    def score(self) -> str:
+        return f"{self.r}{self.f}{self.m}"

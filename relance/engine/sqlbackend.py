@@ -26,7 +26,7 @@ from relance.engine.context import Context
 from relance.engine.datamodel import TIME_FIELDS
 from relance.engine.interpreter import Interpreter
 from relance.engine.money import MINOR_UNITS, Money
-from relance.engine.store import UTCDateTime, contacts, events, order_items, orders, zone_name
+from relance.engine.store import UTCDateTime, contacts, events, order_items, orders, rfm, zone_name
 
 
 class SqlUnsupported(Exception):
@@ -168,6 +168,8 @@ class SqlCompiler:
             return Collection("order", orders, orders, [orders.c.contact_id == self.contact.c.id])
         if name == "events":
             return Collection("event", events, events, [events.c.contact_id == self.contact.c.id])
+        if name == "rfm":
+            return Record("rfm", rfm)
         raise SqlUnsupported(node, f"`{name}` cannot be read in the database")
 
     def _Attribute(self, node: A.Attribute, frames: list[Record]) -> Any:
@@ -218,6 +220,14 @@ class SqlCompiler:
             return Value(t.c[name])
         if kind == "event":
             return Value(t.c[name])
+        if kind == "rfm":  # one row per contact with an RFM, read by correlated look-ups
+
+            def look(column: Any) -> Any:
+                return select(column).where(t.c.contact_id == self.contact.c.id).scalar_subquery()
+
+            if name == "monetary":
+                return Value(look(t.c.monetary_minor), look(t.c.currency))
+            return Value(look(t.c[name]))
         raise SqlUnsupported(node, f"a {kind} cannot be read in the database")
 
     def custom(self, table: Any, name: str, node: A.Node) -> Any:
@@ -420,6 +430,9 @@ class SqlCompiler:
             return not_(found) if is_null else found
         if isinstance(record, Record) and record.kind == "contact":
             return false() if is_null else true()
+        if isinstance(record, Record) and record.kind == "rfm":
+            found = exists(select(literal(1)).select_from(rfm).where(rfm.c.contact_id == self.contact.c.id))
+            return not_(found) if is_null else found
         raise SqlUnsupported(node, "this record cannot be tested for null in the database")
 
     def _never_null(self, node: A.Expr, value: Value) -> bool:

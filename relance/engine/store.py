@@ -97,6 +97,19 @@ events = Table(
 Index("ix_events_contact_type_at", events.c.contact_id, events.c.type, events.c.at)
 
 
+rfm = Table(
+    "rfm", metadata,
+    Column("contact_id", String, primary_key=True),
+    Column("recency_days", Integer, nullable=False),
+    Column("frequency", Integer, nullable=False),
+    Column("monetary_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("r", Integer, nullable=False), Column("f", Integer, nullable=False), Column("m", Integer, nullable=False),
+    Column("score", String(3), nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+)
+
+
 # ---- SQLite functions: the exact Python semantics, for what SQLite cannot say itself ----
 
 

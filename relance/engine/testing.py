@@ -28,6 +28,7 @@ from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
 from relance.engine.models import to_aware
 from relance.engine.money import Money
 from relance.engine.parser import ParseFailure, parse_expression
+from relance.engine.rfm import compute_sql, with_rfm
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
 from relance.engine.store import connect, create_schema, insert_contexts
@@ -116,7 +117,8 @@ def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime
         if case.cart is not None and case.contact == cid:
             data = {**data, "cart": case.cart}
         out[cid] = Context.from_mapping(data, ruleset, now)
-    return out
+    scored = with_rfm(list(out.values()), now, ruleset.timezone, ruleset.currency)
+    return {ctx.contact.id: ctx for ctx in scored if ctx.contact is not None}
 
 
 def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResult, located: Located,
@@ -138,6 +140,7 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
                 stored = connect("sqlite://")
                 create_schema(stored)
                 insert_contexts(stored, list(contexts.values()))
+                compute_sql(stored, now, ruleset.timezone, ruleset.currency)
             in_sql = members_sql(ruleset, stored, expect.segment, now)
             if actual != expected:
                 result.failures.append(Failure(
