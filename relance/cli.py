@@ -51,11 +51,14 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="output format")
 def check(path: str, fmt: str) -> None:
     """Check a rule set (a folder, or one file): every problem, with where and how to fix it."""
-    if not Path(path).exists():
-        _fail(f"{path}: no such file or folder")
+    _check_target(Path(path))
     try:
         rules = _load(path)
     except RuleSetError as error:
+        if Path(path).is_file():  # a file of a rule set: its own problems first and only
+            own = [d for d in error.diagnostics if Path(d.path).resolve() == Path(path).resolve()]
+            if own:
+                error = RuleSetError(own, error.sources)
         _print_diagnostics(error, fmt)
         sys.exit(1)
     summary = {"segments": len(rules.segments), "promotions": len(rules.promotions)}
@@ -64,6 +67,23 @@ def check(path: str, fmt: str) -> None:
     else:
         click.echo(f"{path}: ok ({_count(summary['segments'], 'segment')}, "
                    f"{_count(summary['promotions'], 'promotion')})")
+
+
+def _check_target(target: Path) -> None:
+    """Refuse, as a usage error, what is not a rule set or a rule file."""
+    from relance.engine.forms import PROJECT_FILES
+    from relance.engine.loader import RULE_SUFFIXES, find_project_file, is_test_file
+
+    if not target.exists():
+        _fail(f"{target}: no such file or folder")
+    if target.is_file():
+        if target.name in PROJECT_FILES or is_test_file(target) or target.suffix not in RULE_SUFFIXES:
+            _fail(f"{target}: not a rule file (.rules, .yaml, .yml); give the rule set's folder")
+        return
+    if find_project_file(target) is None:
+        inner = sorted(str(p.parent) for name in PROJECT_FILES for p in target.glob(f"*/**/{name}"))
+        if inner:
+            _fail(f"{target} holds several rule sets ({', '.join(inner)}): check them one at a time")
 
 
 @cli.command()
@@ -108,11 +128,16 @@ def fmt(path: str, check_only: bool) -> None:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the YAML files (project, rules, tests) for editors."""
+@click.argument("kind", type=click.Choice(["project", "rules", "tests"]), required=False)
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of a YAML file kind (all three without KIND), for editors.
+
+    For example, with the YAML extension of VS Code: `relance schema rules > .relance-rules.json` and
+    `"yaml.schemas": {".relance-rules.json": "rules/**/*.yaml"}` in the settings."""
     from relance.engine.forms import schemas
 
-    click.echo(json.dumps(schemas(), indent=2))
+    found = schemas()
+    click.echo(json.dumps(found[kind] if kind else found, indent=2))
 
 
 @cli.command(name="eval")
@@ -124,6 +149,7 @@ def schema() -> None:
 def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None, explain: bool) -> None:
     """Evaluate one expression against a JSON context and print its value."""
     from relance.engine.context import Context, DataError
+    from relance.engine.diagnostics import EvaluationError
     from relance.engine.expression import compile_expression
     from relance.engine.models import UTC, to_aware
     from relance.engine.testing import show
@@ -155,15 +181,18 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
         ctx = Context.from_mapping(data, rules, now)
     except (DataError, ValueError) as error:
         _fail(f"bad context: {error}")
-    if explain:
-        for depth, text, value in compiled.explain(ctx):
-            click.echo(f"{'  ' * depth}{show(value, ctx.tz):<8} {text}")
-        return
-    click.echo(show(compiled.evaluate(ctx), ctx.tz, compiled.type))
+    try:
+        if explain:
+            for depth, text, value in compiled.explain(ctx):
+                click.echo(f"{'  ' * depth}{show(value, ctx.tz):<8} {text}")
+            return
+        click.echo(show(compiled.evaluate(ctx), ctx.tz, compiled.type))
+    except EvaluationError as error:
+        _fail(f"cannot evaluate: {error}", 1)
 
 
 @cli.command()
-@click.argument("path", type=click.Path(), default=".")
+@click.argument("path", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="output format")
 @click.option("-v", "--verbose", is_flag=True, help="list passing cases too")
 def test(path: str, fmt: str, verbose: bool) -> None:
@@ -173,6 +202,8 @@ def test(path: str, fmt: str, verbose: bool) -> None:
     target = Path(path)
     if not target.exists():
         _fail(f"{path}: no such file or folder")
+    if target.is_dir():
+        _check_target(target)
     rules_root = target if target.is_dir() else target.parent
     try:
         rules = _load(str(rules_root))
@@ -240,6 +271,9 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
     except ImportRefused as refused:
         click.echo(f"{refused.bad}", err=True)
         _fail("import refused (--strict): nothing was written", 1)
+    for path, columns in report.ignored.items():
+        click.echo(f"{path}: ignored column(s) {', '.join(sorted(columns))} (not in the data model; custom "
+                   "contact attributes must be declared in relance.yaml)", err=True)
     for bad in report.bad[:50]:
         click.echo(str(bad), err=True)
     if len(report.bad) > 50:

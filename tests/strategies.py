@@ -143,6 +143,8 @@ def atom(draw: Any, depth: int) -> str:
         if choice == 0:
             return f'{left} in ["FR", "BE", "fr", "paid"]'
         if choice == 1:
+            if draw(st.booleans()):
+                return f'{left} ends with ["gmail.com", "R", "@example.fr"]'
             return f'{left} ends with "{draw(st.sampled_from(["gmail.com", "yopmail.com", "R", ""]))}"'
         if choice == 2:
             return f'{left} starts with "{draw(st.sampled_from(["c1", "F", "p"]))}"'

@@ -509,6 +509,9 @@ class Checker:
                 self.error(node, "E271", f"{_a(left)} is never in {_a(right)}")
                 return None
             return self._set(node, T.BOOL, constant=constant)
+        if op in ("starts with", "ends with", "contains") and left.kind in ("string", "null") \
+                and right.kind == "list" and right.element is not None and right.element.kind in ("string", "null"):
+            return self._set(node, T.BOOL, constant=constant)  # any of the texts in the list
         if op in ("starts with", "ends with"):
             for side, typ in ((node.left, left), (node.right, right)):
                 if typ.kind not in ("string", "null"):

@@ -209,6 +209,12 @@ class _Writer:
             return code if op == "in" else f"(not {code})"
         left, right = self.expr(node.left, el), self.expr(node.right, el)
         ln, rn = self.may_be_null(node.left), self.may_be_null(node.right)
+        if op in ("contains", "starts with", "ends with") and lt.kind != "list" and rt.kind == "list":
+            method = {"contains": "__contains__", "starts with": "startswith", "ends with": "endswith"}[op]
+            if op != "contains" and isinstance(node.right, A.ListLit) and id(node.right) in self.ann.constant:
+                texts = tuple(item.value for item in node.right.items if isinstance(item, A.String))
+                return self._both(left, "", ln, False, lambda a, b: f"{a}.{method}({self.const(texts)})")
+            return self._both(left, right, ln, rn, lambda a, b: f"any(_t is not None and {a}.{method}(_t) for _t in {b})")
         if op == "contains":
             if lt.kind == "list":
                 if rt.kind == "money":

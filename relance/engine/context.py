@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from relance.engine import types as T
+from relance.engine.diagnostics import did_you_mean
 from relance.engine.models import UTC, Cart, Contact, Event, Order, Rfm, _money, to_aware
 
 if TYPE_CHECKING:
@@ -48,11 +49,15 @@ class Context:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], ruleset: RuleSet | None = None,
                      now: dt.datetime | None = None) -> Context:
-        """Validate JSON-like data (contact, orders, events, cart, order, event, now) once.
+        """Validate JSON-like data (contact, orders, events, cart, order, event, rfm, now) once.
 
         Orders and events are sorted by time (then id): `first` and `last` follow that order.
         """
+        if not isinstance(data, Mapping):
+            raise DataError(f"expected a mapping with now, contact, orders..., not {type(data).__name__}")
         tz: dt.tzinfo = ruleset.timezone if ruleset is not None else UTC
+        if now is not None and now.tzinfo is None:
+            raise DataError("now must be timezone-aware, e.g. datetime.now(timezone.utc)")
         custom = ruleset.attributes if ruleset is not None else {}
         extra = set(data) - {"now", "contact", "orders", "events", "cart", "order", "event", "rfm"}
         if extra:
@@ -75,14 +80,12 @@ class Context:
             raise DataError("no clock: give `now` in the data or as an argument")
         contact = part("contact", lambda: Contact.model_validate(data["contact"], context=ctx)
                        if data.get("contact") else None)
-        if contact is not None and custom:
+        if contact is not None:
             contact = _typed_attributes(contact, custom, tz)
-        orders = part("orders", lambda: tuple(sorted((Order.model_validate(o, context=ctx)
-                                                      for o in data.get("orders") or ()),
-                                                     key=lambda o: (o.created_at, o.id))))
-        events = part("events", lambda: tuple(sorted((Event.model_validate(e, context=ctx)
-                                                      for e in data.get("events") or ()),
-                                                     key=lambda e: (e.at, e.id))))
+        orders = tuple(sorted((part(f"orders[{i}]", lambda o=o: Order.model_validate(o, context=ctx))
+                               for i, o in enumerate(data.get("orders") or ())), key=lambda o: (o.created_at, o.id)))
+        events = tuple(sorted((part(f"events[{i}]", lambda e=e: Event.model_validate(e, context=ctx))
+                               for i, e in enumerate(data.get("events") or ())), key=lambda e: (e.at, e.id)))
         cart = part("cart", lambda: Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None)
         order = part("order", lambda: Order.model_validate(data["order"], context=ctx) if data.get("order") else None)
         event = part("event", lambda: Event.model_validate(data["event"], context=ctx) if data.get("event") else None)
@@ -138,7 +141,15 @@ def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
 
 
 def _typed_attributes(contact: Contact, custom: Mapping[str, T.Type], tz: dt.tzinfo) -> Contact:
+    """Custom attributes as their declared types; an undeclared one is a typo or a missing
+    declaration, never silently kept."""
     attributes = dict(contact.attributes)
+    for name in attributes:
+        if name not in custom:
+            known = [*Contact.model_fields, *custom]
+            hint = did_you_mean(name, known)
+            raise DataError(f"contact.{name}: not a contact field" + (f"; {hint}" if hint else
+                            "; declare custom attributes in relance.yaml under `attributes`"))
     for name, typ in custom.items():
         if name in attributes:
             try:

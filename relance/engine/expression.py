@@ -45,10 +45,14 @@ class CompiledExpression:
             raise EvaluationError(f"{self.text}: {error}") from None
 
     def interpret(self, ctx: Context | Mapping[str, Any]) -> Any:
+        """The same value by the reference interpreter (slow; for tests and explanations)."""
         ctx = self._context(ctx)
         interpreter = Interpreter(self.annotations, self.ruleset.currency if self.ruleset else "EUR",
                                   self.ruleset.in_segment if self.ruleset else None)
-        return interpreter.evaluate(self.tree, ctx)
+        try:
+            return interpreter.evaluate(self.tree, ctx)
+        except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+            raise EvaluationError(f"{self.text}: {error}") from None
 
     def explain(self, ctx: Context | Mapping[str, Any]) -> list[tuple[int, str, Any]]:
         """(depth, text, value) for each part of the expression, outermost first."""

@@ -103,9 +103,9 @@ def attribute_type(text: str) -> T.Type | None:
 
 
 def schemas() -> dict[str, Any]:
-    """JSON Schemas of the three YAML forms, keyed by file kind."""
+    """JSON Schemas of the three YAML forms: project (relance.yaml), rules (*.yaml), tests (*.test.yaml)."""
     return {
-        "project (relance.yaml)": ProjectFile.model_json_schema(),
-        "rules (*.yaml)": RulesForm.model_json_schema(),
-        "tests (*.test.yaml)": TestFile.model_json_schema(),
+        "project": ProjectFile.model_json_schema(),
+        "rules": RulesForm.model_json_schema(),
+        "tests": TestFile.model_json_schema(),
     }

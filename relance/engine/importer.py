@@ -45,6 +45,8 @@ class BadRow:
 class ImportReport:
     rows: dict[str, int] = field(default_factory=dict)
     bad: list[BadRow] = field(default_factory=list)
+    ignored: dict[str, set[str]] = field(default_factory=dict)
+    """Columns present in a file that the data model does not have, per file (said once)."""
 
 
 class ImportRefused(Exception):
@@ -163,12 +165,24 @@ class Importer:
             raise ImportRefused(problem)
         self.report.bad.append(problem)
 
+    def _known(self, kind: str) -> set[str]:
+        if kind == "contact":
+            return {*Contact.model_fields, "contact_id", "consent_email", "consent_sms", "consent_push", *self.custom}
+        if kind == "order":
+            return {*Order.model_fields, "order_id"}
+        return set(Event.model_fields)
+
     def _rows(self, path: Path, kind: str, convert: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
         seen = 0
+        known = self._known(kind)
         for line, row in read_rows(path):
             if "__error__" in row:
                 self.bad(path, line, row["__error__"])
                 continue
+            unknown = set(row) - known
+            if unknown:
+                self.report.ignored.setdefault(str(path), set()).update(unknown)
+                row = {k: v for k, v in row.items() if k in known}
             try:
                 item = convert(row)
             except ValidationError as error:

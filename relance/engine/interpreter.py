@@ -211,16 +211,14 @@ class Interpreter:
         if op in ("in", "not in"):
             found = left is not None and any(R.equal(left, _align(v, lt.kind, ctx)) for v in (right or ()))
             return found if op == "in" else not found
-        if op == "contains":
+        if op in ("contains", "starts with", "ends with"):
             if left is None or right is None:
                 return False
             if lt.kind == "list":
                 return any(R.equal(v, right) for v in left)
-            return right in left
-        if op == "starts with":
-            return left is not None and right is not None and left.startswith(right)
-        if op == "ends with":
-            return left is not None and right is not None and left.endswith(right)
+            texts = right if rt.kind == "list" else (right,)
+            test = {"contains": lambda t: t in left, "starts with": left.startswith, "ends with": left.endswith}[op]
+            return any(t is not None and test(t) for t in texts)
         if {lt.kind, rt.kind} == {"date", "datetime"}:
             left = None if left is None else R.as_datetime(left, ctx.tz)
             right = None if right is None else R.as_datetime(right, ctx.tz)

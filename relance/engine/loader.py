@@ -80,10 +80,14 @@ class _Loader:
                                                    f"this file has {size:,} bytes; a rule file may have at most "
                                                    f"{MAX_SOURCE_CHARS:,} characters", "split it into several files"))
                 return None
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
+            text = raw.decode("utf-8-sig")  # a byte-order mark (Excel, Notepad) is not content
         except UnicodeDecodeError as error:
-            self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E003", f"this file is not UTF-8 text ({error.reason})",
-                                               "save it as UTF-8"))
+            line = raw.count(b"\n", 0, error.start) + 1
+            column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+            self.diagnostics.append(Diagnostic(shown, line, column, line, column + 1, "E003",
+                                               "this file is not UTF-8 text: the byte here is not a character",
+                                               "save the file as UTF-8 (in most editors: Save as... > Encoding)"))
             return None
         except OSError as error:
             self.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E004", f"cannot read this file: {error.strerror}"))
@@ -127,12 +131,21 @@ class _Loader:
         if located is None:
             return ProjectFile()
         project = self.validate(located, ProjectFile, "the project file")
-        if project is None:  # keep checking what is valid, so every problem shows at once
+        if project is None:  # keep what is valid, so that every problem shows at once
             data = located.data if isinstance(located.data, dict) else {}
             try:
-                project = ProjectFile.model_validate({k: v for k, v in data.items() if k in ProjectFile.model_fields})
-            except ValidationError:
-                return ProjectFile()
+                ProjectFile.model_validate(data)
+            except ValidationError as error:
+                wrong = {item["loc"][0] for item in error.errors() if item["loc"]}
+                wrong_attributes = {item["loc"][1] for item in error.errors()
+                                    if len(item["loc"]) > 1 and item["loc"][0] == "attributes"}
+                kept = {k: v for k, v in data.items() if k in ProjectFile.model_fields and k not in wrong}
+                if wrong_attributes and isinstance(data.get("attributes"), dict):
+                    kept["attributes"] = {k: v for k, v in data["attributes"].items() if k not in wrong_attributes}
+                try:
+                    project = ProjectFile.model_validate(kept)
+                except ValidationError:
+                    return ProjectFile()
         if project.relance != LANGUAGE_VERSION:
             self.diagnostics.append(Diagnostic.at(located.span(("relance",)), "E020",
                                                   f"this is language version {project.relance}; this relance reads "
@@ -267,7 +280,12 @@ def _form_diagnostic(located: Located, item: Any, model: type[BaseModel], what: 
         return Diagnostic.at(located.span(loc[:-1], key=True), "E031", f"`{loc[-1]}` is missing",
                              f"add `{loc[-1]}:` here")
     where = ".".join(str(p) for p in loc)
-    return Diagnostic.at(located.span(loc), "E032", f"`{where}`: {item['msg'].lower()}")
+    message = item["msg"].lower()
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "expected keys and values here (`key: value` lines, indented under it)"
+    elif kind == "string_type":
+        message = "expected a single value here, not a list or mapping"
+    return Diagnostic.at(located.span(loc), "E032", f"`{where}`: {message}")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -487,7 +505,11 @@ def _topological(depends: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
 
 
 def load(path: str | Path) -> RuleSet:
-    """Load, check and compile a rule set; raises `RuleSetError` with every diagnostic."""
+    """Load, check and compile a rule set; raises `RuleSetError` with every diagnostic.
+
+    `path` is the rule set's folder, or one of its files (the whole set is loaded then, since
+    declarations refer to each other across files), or a lone rule file with no project file.
+    """
     target = Path(path)
     if not target.exists():
         raise RuleSetError([Diagnostic(str(path), 1, 1, 1, 1, "E005", "no such file or folder",
@@ -503,7 +525,8 @@ def load(path: str | Path) -> RuleSet:
         display_root = root
     loader = _Loader(root, display_root)
     project = loader.project()
-    files = rule_files(root) if target.is_dir() else [target]
+    whole = target.is_dir() or find_project_file(root) is not None  # a file of a rule set: the whole set
+    files = rule_files(root) if whole else [target]
     for file in files:
         if file.suffix == ".rules":
             loader.rules_file(file)
@@ -512,10 +535,33 @@ def load(path: str | Path) -> RuleSet:
     return build(loader.declarations, project, loader.diagnostics, loader.sources, root)
 
 
+def _missing_segment(diagnostic: Diagnostic) -> str:
+    match = re.search(r"there is no segment `([^`]+)`", diagnostic.message)
+    return match.group(1) if match else ""
+
+
+def broken_names(sources: dict[str, str], diagnostics: list[Diagnostic]) -> set[str]:
+    """Names of declarations that failed to parse or validate (they exist, just broken)."""
+    names: set[str] = set()
+    for diagnostic in diagnostics:
+        if diagnostic.code >= "E200":
+            continue
+        text = sources.get(diagnostic.path, "")
+        lines = text.splitlines()[: diagnostic.line]
+        for line in reversed(lines):  # the declaration this error sits in: .rules header or YAML key
+            match = re.match(r"(?:segment|promotion)\s+([a-z_][a-z0-9_]*)", line) or \
+                re.match(r"  ([A-Za-z_][A-Za-z0-9_]*)\s*:\s*$", line)
+            if match:
+                names.add(match.group(1))
+                break
+    return names
+
+
 def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: list[Diagnostic],
           sources: dict[str, str], root: Path | None) -> RuleSet:
     """Check parsed declarations as one rule set and compile it (shared by files and tests)."""
     diagnostics = list(diagnostics)
+    broken = broken_names(sources, diagnostics)
     attributes = {name: typ for name, text in project.attributes.items()
                   if (typ := attribute_type(text)) is not None}
     by_name: dict[str, A.Declaration] = {}
@@ -539,9 +585,8 @@ def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: 
         decl = segments[cycle[0]]
         diagnostics.append(Diagnostic.at(decl.span, "E282", "segments refer to each other in a loop: "
                                          + " -> ".join(cycle), "one of them must not use the other"))
-    if any(d.code < "E200" for d in diagnostics):
-        # a file that did not parse may declare the segments others refer to: do not cascade
-        diagnostics = [d for d in diagnostics if d.code != "E281"]
+    if broken:  # a declaration that did not parse is still a name others may refer to: no cascade
+        diagnostics = [d for d in diagnostics if not (d.code == "E281" and _missing_segment(d) in broken)]
     if any(d.severity == "error" for d in diagnostics):
         raise RuleSetError(diagnostics, sources)
     try:

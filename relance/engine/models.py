@@ -56,10 +56,15 @@ def _money(value: Any) -> Money:
     if isinstance(value, float):
         raise ValueError("amounts must be exact: write them as strings such as \"12.50\", not floats")
     money = Money.parse(str(value))
+    if not money.amount.is_finite() or abs(money.amount) >= MAX_AMOUNT:
+        raise ValueError(f"amount out of range: {value} (at most {MAX_AMOUNT - 1:,})")
     if money.amount != money.rounded().amount:
         raise ValueError(f"{money.currency} amounts have at most {MINOR_UNITS[money.currency]} decimals: {value}")
     return money
 
+
+MAX_AMOUNT = Decimal(10) ** 15
+"""Amounts are below a quadrillion: beyond, they are data errors, not numbers to compute with."""
 
 MoneyField = Annotated[Money, BeforeValidator(_money)]
 AwareDateTime = Annotated[dt.datetime, BeforeValidator(lambda v, info: to_aware(v, _zone(info)))]
@@ -104,7 +109,6 @@ class Consents(_Model):
 class Item(_Model):
     """A line of a cart or an order."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
     sku: str
     product: str | None = None
     category: str | None = None
@@ -116,8 +120,10 @@ class Item(_Model):
 
     @model_validator(mode="after")
     def _total(self) -> Item:
-        if self.total is None:
-            object.__setattr__(self, "total", Money(self.unit_price.amount * self.quantity, self.unit_price.currency))
+        computed = Money(self.unit_price.amount * self.quantity, self.unit_price.currency)
+        if self.total is not None and self.total != computed:
+            raise ValueError(f"total {self.total} is not quantity x unit price ({computed})")
+        object.__setattr__(self, "total", computed)
         return self
 
 
@@ -151,7 +157,6 @@ class Contact(_Model):
 
 
 class Order(_Model):
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
     id: str
     contact_id: str | None = None
     created_at: AwareDateTime
@@ -177,7 +182,6 @@ class Order(_Model):
 
 
 class Event(_Model):
-    model_config = ConfigDict(frozen=True, extra="ignore")
     id: str = ""
     contact_id: str | None = None
     type: str
@@ -187,7 +191,8 @@ class Event(_Model):
 
 
 class Cart(_Model):
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    """A cart at checkout. `subtotal` is computed from the items; one given must match them
+    (given alone, without items, it stands for a cart summarised by the shop)."""
     currency: Currency
     items: tuple[Item, ...] = ()
     shipping: MoneyField | None = None
@@ -200,7 +205,7 @@ class Cart(_Model):
     @model_validator(mode="before")
     @classmethod
     def _bare(cls, data: Any) -> Any:
-        return _with_currency(data, ("shipping",))
+        return _with_currency(data, ("shipping", "subtotal", "total"))
 
     @model_validator(mode="after")
     def _sums(self) -> Cart:
@@ -209,9 +214,16 @@ class Cart(_Model):
                 raise ValueError(f"item {item.sku} is priced in {item.unit_price.currency}, "
                                  f"the cart in {self.currency}")
         subtotal = Money(sum((i.total.amount for i in self.items), Decimal(0)), self.currency)  # type: ignore[union-attr]
+        if self.subtotal is not None and (self.items or self.subtotal.currency != self.currency):
+            if self.subtotal != subtotal:
+                raise ValueError(f"subtotal {self.subtotal} does not match the items ({subtotal})")
+        elif self.subtotal is not None:
+            subtotal = self.subtotal
         shipping = self.shipping or Money(Decimal(0), self.currency)
         object.__setattr__(self, "subtotal", subtotal)
         object.__setattr__(self, "shipping", shipping)
+        if self.total is not None and self.total != subtotal + shipping:
+            raise ValueError(f"total {self.total} is not subtotal + shipping ({subtotal + shipping})")
         object.__setattr__(self, "total", subtotal + shipping)
         return self
 

@@ -65,7 +65,10 @@ class Money:
             raise ValueError(f"not an amount with a currency: {text!r}")
         if not is_currency(currency):
             raise ValueError(f"unknown currency {currency!r}")
-        return cls(Decimal(amount), currency)
+        try:
+            return cls(Decimal(amount), currency)
+        except ArithmeticError:
+            raise ValueError(f"not an amount: {amount!r}") from None
 
     def _same(self, other: Money) -> None:
         if self.currency != other.currency:

@@ -153,9 +153,13 @@ def _tree_too_deep(tree: Tree, path: str) -> Diagnostic | None:
                 meta = node.meta
                 line = getattr(meta, "line", 1)
                 col = getattr(meta, "column", 1)
-                return Diagnostic(path, line, col, line, col + 1, "E002",
-                                  f"this expression is nested more than {MAX_DEPTH} levels deep",
-                                  "split it into smaller segments, or use `in [...]` instead of a long `or` chain")
+                chain = node.data in ("or_op", "and_op")
+                message = (f"this chain of `{node.data[:-3]}` is longer than {MAX_DEPTH} conditions" if chain
+                           else f"this expression is nested more than {MAX_DEPTH} levels deep")
+                hint = ("test many values at once with a list: `contact.country in [\"FR\", \"BE\"]`, "
+                        "`contact.email ends with [\"@a.com\", \"@b.com\"]`; or split it into segments"
+                        if chain else "split it into smaller segments and combine them with `in segment`")
+                return Diagnostic(path, line, col, line, col + 1, "E002", message, hint)
             stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
     return None
 
@@ -279,7 +283,9 @@ def _character_hint(char: str, rest: str, text: str, pos: int) -> str | None:
     if char == "!":
         return "write `not` to negate a condition, or `!=` for 'is different from'"
     if char == "'":
-        return 'texts are written in double quotes: "FR"'
+        end = text.find("'", pos + 1)
+        word = text[pos + 1:end] if 0 < end - pos <= 40 and "\n" not in text[pos:end] else "FR"
+        return f'texts are written in double quotes: "{word}"'
     if char in "€$£":
         return "write amounts with their currency code after the number: `50 EUR`"
     if char == '"':

@@ -16,6 +16,7 @@ from relance.engine import ast as A
 from relance.engine import types as T
 from relance.engine.checker import Annotations
 from relance.engine.context import Context
+from relance.engine.diagnostics import EvaluationError, did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,20 @@ class RuleSet:
     segment_order: tuple[str, ...] = ()
     """Segments sorted so that each comes after the segments it refers to."""
 
-    def in_segment(self, name: str, ctx: Context) -> bool:
-        """Membership of the context's contact, computed once per context."""
+    def in_segment(self, name: str, ctx: Context | Mapping[str, Any]) -> bool:
+        """Membership of the context's contact, computed once per context (data is validated first)."""
+        if not isinstance(ctx, Context):
+            ctx = self.context(ctx)
         memo = ctx.segments
         if name not in memo:
-            memo[name] = self.segments[name].predicate(ctx) is True
+            segment = self.segments.get(name)
+            if segment is None:
+                hint = did_you_mean(name, self.segments)
+                raise KeyError(f"no segment {name!r} in this rule set" + (f"; {hint}" if hint else ""))
+            try:
+                memo[name] = segment.predicate(ctx) is True
+            except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+                raise EvaluationError(f"segment {name}: {error}") from None
         return memo[name]
 
     def context(self, data: Mapping[str, Any], now: dt.datetime | None = None) -> Context:

@@ -66,9 +66,17 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 def shift(value: dt.date | dt.datetime | None, amount: int, unit: str, tz: dt.tzinfo) -> Any:
-    """`value + amount unit`: hours and minutes are exact; days and longer follow the calendar."""
+    """`value + amount unit`: hours and minutes are exact; days and longer follow the calendar.
+    Beyond the calendar (before year 1, after 9999) the result is null, not an error."""
     if value is None:
         return None
+    try:
+        return _shift(value, amount, unit, tz)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _shift(value: dt.date | dt.datetime, amount: int, unit: str, tz: dt.tzinfo) -> Any:
     if unit in ("hour", "minute"):
         assert isinstance(value, dt.datetime)
         delta = dt.timedelta(hours=amount) if unit == "hour" else dt.timedelta(minutes=amount)
@@ -76,7 +84,7 @@ def shift(value: dt.date | dt.datetime | None, amount: int, unit: str, tz: dt.tz
         return (value.astimezone(dt.timezone.utc) + delta).astimezone(value.tzinfo)
     if isinstance(value, dt.datetime):
         local = value.astimezone(tz)
-        moved = shift(local.date(), amount, unit, tz)
+        moved = _shift(local.date(), amount, unit, tz)
         wall = dt.datetime.combine(moved, local.time().replace(tzinfo=None))
         return wall.replace(tzinfo=tz).astimezone(value.tzinfo)
     if unit == "day":

@@ -391,16 +391,17 @@ class SqlCompiler:
             return Value(self.json_contains(self.compile(node.left, frames), node.right, frames, node))
         if op in ("==", "!=") and "null" in (lt.kind, rt.kind) and "record" in (lt.kind, rt.kind):
             return Value(self.record_is_null(node.right if rt.kind == "record" else node.left, frames, op == "=="))
+        if op in ("contains", "starts with", "ends with") and rt.kind == "list":
+            texts = self.compile(node.right, frames)
+            if not isinstance(texts, Const):
+                raise SqlUnsupported(node, f"`{op}` a list works with a list of texts written in the rule")
+            left = self.value(node.left, frames)
+            tests = [self.text_test(op, left, self.bind(t)) for t in texts.value if t is not None]
+            return Value(or_(*tests) if tests else false())
         left, right = self.value(node.left, frames), self.value(node.right, frames)
-        if op == "contains":
-            position = func.strpos(left.sql, right.sql) if self.pg else func.instr(left.sql, right.sql)
-            return Value(func.coalesce(position > 0, false()))
-        if op == "starts with":
-            return Value(func.coalesce(func.substr(left.sql, 1, func.length(right.sql)) == right.sql, false()))
-        if op == "ends with":
-            start = func.length(left.sql) - func.length(right.sql) + 1
-            test = and_(func.length(left.sql) >= func.length(right.sql), func.substr(left.sql, start) == right.sql)
-            return Value(func.coalesce(test, false()))
+        if op in ("contains", "starts with", "ends with"):
+            return Value(self.text_test(op, left, right))
+
         if {lt.kind, rt.kind} == {"date", "datetime"}:
             left = self.midnight(left) if lt.kind == "date" else left
             right = self.midnight(right) if rt.kind == "date" else right
@@ -421,6 +422,17 @@ class SqlCompiler:
             return Value(left.sql.is_not_distinct_from(right.sql) if op == "==" else
                          left.sql.is_distinct_from(right.sql))
         return Value(func.coalesce(_op(op, left.sql, right.sql), false()))
+
+    def text_test(self, op: str, left: Value, right: Value) -> Any:
+        """contains / starts with / ends with, case-sensitive as in Python (LIKE is not)."""
+        if op == "contains":
+            position = func.strpos(left.sql, right.sql) if self.pg else func.instr(left.sql, right.sql)
+            return func.coalesce(position > 0, false())
+        if op == "starts with":
+            return func.coalesce(func.substr(left.sql, 1, func.length(right.sql)) == right.sql, false())
+        start = func.length(left.sql) - func.length(right.sql) + 1
+        test = and_(func.length(left.sql) >= func.length(right.sql), func.substr(left.sql, start) == right.sql)
+        return func.coalesce(test, false())
 
     def record_is_null(self, node: A.Expr, frames: list[Record], is_null: bool) -> Any:
         """`contact == null` (a stored contact always exists), `last(orders) == null` (none)."""

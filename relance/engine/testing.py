@@ -21,7 +21,7 @@ from relance.engine import types as T
 from pydantic import BaseModel
 
 from relance.engine.context import Context, DataError
-from relance.engine.diagnostics import Diagnostic, RuleSetError
+from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
 from relance.engine.expression import compile_expression
 from relance.engine.forms import TestCase, TestFile
 from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
@@ -91,7 +91,9 @@ def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult]
         except (DataError, ValueError, KeyError) as error:
             result.error = f"bad test data: {error}"
         except RuleSetError as error:
-            result.error = "; ".join(d.message for d in error.diagnostics)
+            result.error = "; ".join(d.render() for d in error.diagnostics)
+        except EvaluationError as error:
+            result.error = f"could not evaluate: {error}"
         results.append(result)
     return results, []
 

@@ -57,6 +57,15 @@ def load_located(text: str, path: str) -> Located:
         column = mark.column + 1 if mark else 1
         problem = error.problem or "invalid YAML"
         hint = "check the indentation and that a `:` follows each key"
+        friendly = {
+            "mapping values are not allowed here": "a `key:` where none can start (the line above may be "
+                                                   "indented differently, or a value holds an unquoted `: `)",
+            "could not find expected ':'": "a line without `key: value`",
+            "found character '\\t' that cannot start any token": "a tab character",
+        }
+        for jargon, words in friendly.items():
+            if jargon in problem:
+                problem = words
         if "tab" in problem:
             hint = "YAML indents with spaces, not tabs"
         elif "found character '@'" in problem or "found character '`'" in problem:
