@@ -342,6 +342,32 @@ def rfm(store: str | None, data_dir: str | None, at: str, rules_path: str | None
             handle.close()
 
 
+@cli.group()
+def segments() -> None:
+    """Segment membership over the store."""
+
+
+@segments.command(name="refresh")
+@click.argument("rules_path", type=click.Path(exists=True), default=".", required=False)
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+@click.option("--at", "at", help="the clock (default: now)")
+def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
+    """Compute every segment (and RFM), store membership, record who entered and who left."""
+    from relance.engine.models import to_aware
+    from relance.engine.refresh import refresh
+    from relance.engine.store import connect
+
+    rules = _rules_or_exit(rules_path)
+    try:
+        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.timezone.utc)
+    except ValueError as error:
+        _fail(f"--at: {error}")
+    moves = refresh(connect(store), rules, now)
+    width = max((len(m.segment) for m in moves), default=10)
+    for move in moves:
+        click.echo(f"{move.segment:<{width}}  {move.members:>9,} members  +{move.entered:,}  -{move.exited:,}")
+
+
 def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:
     """The store to read: a URL, or a temporary SQLite store filled from a data folder."""
     from relance.engine.store import connect, create_schema

@@ -96,6 +96,40 @@ events = Table(
 )
 Index("ix_events_contact_type_at", events.c.contact_id, events.c.type, events.c.at)
 
+segment_members = Table(
+    "segment_members", metadata,
+    Column("segment", String, primary_key=True),
+    Column("contact_id", String, primary_key=True),
+    Column("entered_at", UTCDateTime, nullable=False),
+)
+
+segment_events = Table(
+    "segment_events", metadata,
+    Column("id", String, primary_key=True),
+    Column("contact_id", String, nullable=False, index=True),
+    Column("type", String, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("segment", String, nullable=False),
+)
+"""`segment_entered` / `segment_exited`: what the engine saw, kept apart from what contacts did
+(`events`), so that a refresh never changes the segments that read the contacts' events."""
+
+segment_scratch = Table(
+    "segment_scratch", metadata,
+    Column("segment", String, primary_key=True),
+    Column("contact_id", String, primary_key=True),
+)
+"""The members found by a refresh, before they are compared with the stored ones (set-wise)."""
+
+segment_refreshes = Table(
+    "segment_refreshes", metadata,
+    Column("segment", String, primary_key=True),
+    Column("at", UTCDateTime, primary_key=True),
+    Column("members", Integer, nullable=False),
+    Column("entered", Integer, nullable=False),
+    Column("exited", Integer, nullable=False),
+)
+
 
 rfm = Table(
     "rfm", metadata,
