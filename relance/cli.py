@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -366,6 +367,63 @@ def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
     width = max((len(m.segment) for m in moves), default=10)
     for move in moves:
         click.echo(f"{move.segment:<{width}}  {move.members:>9,} members  +{move.entered:,}  -{move.exited:,}")
+
+
+@cli.command(name="dry-run")
+@click.argument("rules_path", type=click.Path(exists=True))
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="a folder of contacts/orders/events files, imported into a temporary store")
+@click.option("--store", default=None, help="an existing store to read (nothing is written)")
+@click.option("--at", "at", help="the clock (default: now)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="write the report here")
+@click.option("--sample", default=5, show_default=True, help="members shown per segment")
+def dry_run_(rules_path: str, data_dir: str | None, store: str | None, at: str | None, fmt: str, out: str | None,
+             sample: int) -> None:
+    """Segment sizes, samples, the RFM grid and pending moves over real data, writing nothing."""
+    from relance.engine.dryrun import dry_run
+    from relance.engine.models import to_aware
+
+    rules = _rules_or_exit(rules_path)
+    if not (data_dir or store):
+        _fail("give --data DIR (files to import into a temporary store) or --store URL")
+    try:
+        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.timezone.utc)
+    except ValueError as error:
+        _fail(f"--at: {error}")
+    engine = _store_or_data(store, data_dir, rules)
+    report = dry_run(engine, rules, now, sample)
+    if fmt == "json":
+        text = json.dumps(report.to_dict(), indent=2)
+    elif fmt == "html":
+        from relance.engine.report_html import render
+
+        text = render(report)
+    else:
+        text = _report_table(report, out is None)
+    if out:
+        Path(out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+def _report_table(report: Any, color: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=140, force_terminal=color and sys.stdout.isatty(), file=open(os.devnull, "w"))
+    console.print(f"Dry-run at {report.at}: {report.contacts:,} contacts, {report.buyers:,} with an RFM score")
+    table = Table("segment", "members", "share", "enter", "leave", "sample")
+    for s in report.segments:
+        table.add_row(s.name, f"{s.size:,}", f"{100 * s.share:.1f}%", "" if s.would_enter is None else f"{s.would_enter:,}",
+                      "" if s.would_leave is None else f"{s.would_leave:,}", ", ".join(s.sample))
+    console.print(table)
+    grid = Table("RFM", *[f"f={f}" for f in range(1, 6)], title="contacts per recency (r) and frequency (f) score")
+    for index, row in enumerate(report.rfm_grid):
+        grid.add_row(f"r={5 - index}", *[f"{n:,}" for n in row])
+    console.print(grid)
+    return console.export_text(styles=console.is_terminal)
 
 
 def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Date, Engine, Integer, String, case, cast, delete, func, insert, literal, select
+from sqlalchemy import Connection, Date, Engine, Integer, String, case, cast, delete, func, insert, literal, select
 
 from relance.engine import runtime as R
 from relance.engine.context import Context
@@ -92,45 +92,50 @@ def _shop_currency(found: set[str], default: str) -> str:
 
 def compute_sql(engine: Engine, now: dt.datetime, tz: dt.tzinfo, currency: str) -> int:
     """Recompute the `rfm` table in one transaction, set-wise; returns the number of contacts."""
+    with engine.begin() as conn:
+        return compute_in(conn, now, tz, currency)
+
+
+def compute_in(conn: Connection, now: dt.datetime, tz: dt.tzinfo, currency: str) -> int:
+    """The same inside the caller's transaction (a dry-run rolls it back)."""
     window = Window(now, tz)
-    pg = engine.dialect.name == "postgresql"
+    pg = conn.dialect.name == "postgresql"
     eligible = [orders.c.contact_id.is_not(None), orders.c.status.in_(ELIGIBLE_STATUSES),
                 orders.c.created_at >= literal(window.since, UTCDateTime),
                 orders.c.created_at <= literal(window.now, UTCDateTime)]
-    with engine.begin() as conn:
-        found = [row[0] for row in conn.execute(select(orders.c.currency).where(*eligible).distinct().limit(2))]
-        shop = _shop_currency(set(found), currency)
-        last = func.max(orders.c.created_at)
-        if pg:
-            last_day = cast(func.timezone(zone_name(tz), func.timezone("UTC", last)), Date)
-            recency = cast(literal(window.today, Date) - last_day, Integer)
-        else:
-            day = func.relance_local_date(last, zone_name(tz))
-            recency = cast(func.round(func.julianday(literal(window.today.isoformat(), String)) - func.julianday(day)),
-                           Integer)
-        per = (select(orders.c.contact_id.label("contact_id"), recency.label("recency_days"),
-                      func.count().label("frequency"),
-                      func.coalesce(func.sum(case((orders.c.currency == shop, orders.c.total_minor), else_=0)), 0)
-                      .label("monetary_minor"))
-               .where(*eligible).group_by(orders.c.contact_id).subquery())
-        n = func.count().over()
+    found = [row[0] for row in conn.execute(select(orders.c.currency).where(*eligible).distinct().limit(2))]
+    shop = _shop_currency(set(found), currency)
+    last = func.max(orders.c.created_at)
+    if pg:
+        last_day = cast(func.timezone(zone_name(tz), func.timezone("UTC", last)), Date)
+        recency = cast(literal(window.today, Date) - last_day, Integer)
+    else:
+        day = func.relance_local_date(last, zone_name(tz))
+        recency = cast(func.round(func.julianday(literal(window.today.isoformat(), String)) - func.julianday(day)),
+                       Integer)
+    per = (select(orders.c.contact_id.label("contact_id"), recency.label("recency_days"),
+                  func.count().label("frequency"),
+                  func.coalesce(func.sum(case((orders.c.currency == shop, orders.c.total_minor), else_=0)), 0)
+                  .label("monetary_minor"))
+           .where(*eligible).group_by(orders.c.contact_id).subquery())
+    n = func.count().over()
 
-        def score(order_by: object) -> object:
-            return 1 + (5 * (func.rank().over(order_by=order_by) - 1)) // n
+    def score(order_by: object) -> object:
+        return 1 + (5 * (func.rank().over(order_by=order_by) - 1)) // n
 
-        ranked = select(per.c.contact_id, per.c.recency_days, per.c.frequency, per.c.monetary_minor,
-                        score(per.c.recency_days.desc()).label("r"), score(per.c.frequency).label("f"),
-                        score(per.c.monetary_minor).label("m")).subquery()
-        score_text = (cast(ranked.c.r, String) + cast(ranked.c.f, String) + cast(ranked.c.m, String)) if not pg else \
-            func.concat(ranked.c.r, ranked.c.f, ranked.c.m)
-        rows = select(ranked.c.contact_id, ranked.c.recency_days, ranked.c.frequency, ranked.c.monetary_minor,
-                      literal(shop, String), ranked.c.r, ranked.c.f, ranked.c.m, score_text,
-                      literal(window.now, UTCDateTime))
-        conn.execute(delete(rfm))
-        conn.execute(insert(rfm).from_select(
-            ["contact_id", "recency_days", "frequency", "monetary_minor", "currency", "r", "f", "m", "score",
-             "computed_at"], rows))
-        return int(conn.execute(select(func.count()).select_from(rfm)).scalar_one())
+    ranked = select(per.c.contact_id, per.c.recency_days, per.c.frequency, per.c.monetary_minor,
+                    score(per.c.recency_days.desc()).label("r"), score(per.c.frequency).label("f"),
+                    score(per.c.monetary_minor).label("m")).subquery()
+    score_text = (cast(ranked.c.r, String) + cast(ranked.c.f, String) + cast(ranked.c.m, String)) if not pg else \
+        func.concat(ranked.c.r, ranked.c.f, ranked.c.m)
+    rows = select(ranked.c.contact_id, ranked.c.recency_days, ranked.c.frequency, ranked.c.monetary_minor,
+                  literal(shop, String), ranked.c.r, ranked.c.f, ranked.c.m, score_text,
+                  literal(window.now, UTCDateTime))
+    conn.execute(delete(rfm))
+    conn.execute(insert(rfm).from_select(
+        ["contact_id", "recency_days", "frequency", "monetary_minor", "currency", "r", "f", "m", "score",
+         "computed_at"], rows))
+    return int(conn.execute(select(func.count()).select_from(rfm)).scalar_one())
 
 
 def read_sql(engine: Engine) -> dict[str, Rfm]:

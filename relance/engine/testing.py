@@ -161,7 +161,7 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
                 raise DataError("say which contact the expression is for: `contact: ID` in the case")
             ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
             actual_value = compiled.evaluate(_fresh([ctx])[0])
-            wanted = _expected_value(expect.equals, ruleset)
+            wanted = _expected_value(expect.equals, ruleset, compiled.type)
             if not _same(actual_value, wanted):
                 tz = ruleset.timezone
                 result.failures.append(Failure(expect.expression, show(wanted, tz, compiled.type),
@@ -179,12 +179,17 @@ def _fresh(contexts: Iterable[Context]) -> list[Context]:
     return out
 
 
-def _expected_value(text: Any, ruleset: RuleSet) -> Any:
-    """`equals:` is read as a relance literal (`50 EUR`, `true`, `3`, `2026-01-01`), else as text."""
+def _expected_value(text: Any, ruleset: RuleSet, typ: T.Type | None = None) -> Any:
+    """`equals:` is read as a relance literal (`50 EUR`, `true`, `3`, `2026-01-01`), else as text;
+    for an expression that gives text, the value is the text itself (`equals: "545"` or `545`)."""
     if text is None:
         return None
     if isinstance(text, list):
-        return tuple(_expected_value(t, ruleset) for t in text)
+        element = typ.element if typ is not None and typ.kind == "list" else None
+        return tuple(_expected_value(t, ruleset, element) for t in text)
+    if typ is not None and typ.kind == "string" and str(text) != "null":
+        quoted = str(text)
+        return quoted[1:-1] if len(quoted) >= 2 and quoted[0] == quoted[-1] == '"' else quoted
     try:
         tree = parse_expression(str(text))
     except ParseFailure:
