@@ -14,7 +14,10 @@ from relance.engine.rfm import compute_python, compute_sql, read_sql, with_rfm
 from relance.engine.store import connect, create_schema, insert_contexts
 from relance.engine.sqlbackend import SqlCompiler
 
+from conftest import EXAMPLES
 from strategies import NOW, conditions, datasets, random_base
+
+EXAMPLE_RULES = relance.load(EXAMPLES)
 
 
 def contexts_of(rules: relance.RuleSet, data: list[dict[str, Any]]) -> list[relance.Context]:
@@ -108,3 +111,22 @@ def test_rfm_in_sql_equals_rfm_in_python(paris_rules: relance.RuleSet, data: lis
 def test_rfm_in_postgresql_equals_rfm_in_python(pg_store: Any, paris_rules: relance.RuleSet) -> None:
     engine, contexts = pg_store
     assert read_sql(engine) == {c.contact.id: c.rfm for c in contexts if c.rfm}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets(size=10))
+def test_every_example_segment_agrees_in_sql_and_in_process(data: list[dict[str, Any]]) -> None:
+    """The shipped rule sets (examples and the RFM library): one membership, two backends."""
+    rules = EXAMPLE_RULES
+    for item in data:
+        item["contact"].pop("score", None)
+        item["contact"].pop("skin_type", None)
+    contexts = contexts_of(rules, data)
+    engine = store_of(contexts, rules)
+    compiler_now = NOW
+    for name, segment in rules.segments.items():
+        expected = {c.contact.id for c in contexts if rules.in_segment(name, c)}
+        query = SqlCompiler(rules.annotations, "sqlite", compiler_now, rules.timezone, rules.currency,
+                            {n: s.condition for n, s in rules.segments.items()}).members_query(segment.condition)
+        with engine.connect() as conn:
+            assert {row[0] for row in conn.execute(query)} == expected, name

@@ -107,6 +107,8 @@ def _contact(row: dict[str, Any], custom: dict[str, T.Type], tz: dt.tzinfo) -> C
     data["consents"] = consents
     if isinstance(data.get("tags"), str):
         data["tags"] = [t for t in data["tags"].split("|") if t]
+    elif data.get("tags") is None:
+        data.pop("tags", None)
     for name, typ in custom.items():
         if name in data:
             data[name] = coerce_attribute(data[name], typ, tz)
@@ -119,6 +121,8 @@ def _order(row: dict[str, Any], tz: dt.tzinfo) -> Order:
         data["id"] = data.pop("order_id")
     if isinstance(data.get("codes"), str):
         data["codes"] = [c for c in data["codes"].split("|") if c]
+    elif data.get("codes") is None:
+        data.pop("codes", None)
     return Order.model_validate(data, context={"tz": tz})
 
 
