@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -39,9 +40,9 @@ def _pg_available() -> bool:
 PG_AVAILABLE = _pg_available()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database (created, then dropped): tests never share data."""
     if not PG_AVAILABLE:
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests, but no server answers on 127.0.0.1:5432")
@@ -56,6 +57,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect("host=127.0.0.1 port=5432 user=root dbname=postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test."""
+    with pg_database() as url:
+        yield url
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "rules" / "examples"

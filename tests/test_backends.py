@@ -14,7 +14,7 @@ from relance.engine.rfm import compute_python, compute_sql, read_sql, with_rfm
 from relance.engine.store import connect, create_schema, insert_contexts
 from relance.engine.sqlbackend import SqlCompiler
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, pg_database
 from strategies import NOW, conditions, datasets, random_base
 
 EXAMPLE_RULES = relance.load(EXAMPLES)
@@ -73,12 +73,13 @@ def test_segment_references_agree(paris_rules: relance.RuleSet, data: list[dict[
 
 
 @pytest.fixture(scope="module")
-def pg_store(pg_url: str, paris_rules: relance.RuleSet) -> Any:
+def pg_store(paris_rules: relance.RuleSet) -> Any:
     """One random base of 80 contacts in PostgreSQL (inserting per example would be slow)."""
-    contexts = contexts_of(paris_rules, random_base(seed=20261123, size=80))
-    engine = store_of(contexts, paris_rules, pg_url)
-    yield engine, contexts
-    engine.dispose()
+    with pg_database() as url:
+        contexts = contexts_of(paris_rules, random_base(seed=20261123, size=80))
+        engine = store_of(contexts, paris_rules, url)
+        yield engine, contexts
+        engine.dispose()
 
 
 @settings(max_examples=int(os.environ.get("RELANCE_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
