@@ -32,7 +32,7 @@ from relance.engine.rfm import compute_sql, with_rfm
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
 from relance.engine.store import connect, create_schema, insert_contexts
-from relance.engine.yamlsource import Located, YamlFailure, load_located
+from relance.engine.yamlsource import YamlFailure, load_located
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult]
         line = located.span(("tests", index)).line
         result = CaseResult(shown, line, case.name)
         try:
-            _run_case(ruleset, spec, case, result, located, index)
+            _run_case(ruleset, spec, case, result, located.path)
         except (DataError, ValueError, KeyError) as error:
             result.error = f"bad test data: {error}"
         except RuleSetError as error:
@@ -123,8 +123,7 @@ def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime
     return {ctx.contact.id: ctx for ctx in scored if ctx.contact is not None}
 
 
-def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResult, located: Located,
-              index: int) -> None:
+def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResult, path: str) -> None:
     clock = case.now or spec.now
     if clock is None:
         raise DataError("no clock: give `now:` in the file or in the case")
@@ -156,7 +155,7 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
             result.failures.append(Failure(expect.expression, "an `equals:` value (write `equals: null` for none)",
                                            "no `equals:`"))
         elif expect.expression is not None:
-            compiled = compile_expression(expect.expression, ruleset, path=located.path)
+            compiled = compile_expression(expect.expression, ruleset, path=path)
             if case.contact is None and len(contexts) != 1:
                 raise DataError("say which contact the expression is for: `contact: ID` in the case")
             ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
