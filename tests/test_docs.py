@@ -4,8 +4,11 @@ The docs mark their examples with the info string of a fenced block (the first w
 language shown to readers, a `relance...` word says what to run, `key=value` words add options):
 
     ```relance                      expressions, each followed by a line `# => VALUE`: evaluated
-                                    against the documentation shop and context, VALUE is what
-                                    `relance eval` prints (relance.engine.testing.show)
+                                    against the documentation shop and context, compiled and
+                                    interpreted alike; VALUE is what `relance eval` prints
+                                    (relance.engine.testing.show with the shop's time zone and the
+                                    expression's type: `2026-11-23T10:00:00+01:00`, `10%`,
+                                    `{email: true, sms: false, push: false}`)
     ```relance-rules                declarations (.rules, or YAML with ```yaml relance-rules) that
                                     must load and check without a single diagnostic
     ```relance-error                an expression, declarations or a YAML file that must be refused
@@ -278,8 +281,10 @@ def test_expression_examples(block: Block, shop: relance.RuleSet, context_data: 
         except relance.RuleSetError as error:
             problems.append(f"line {line}: `{text}` does not check:\n{explain(error)}")
             continue
-        actual = show(compiled.evaluate(fresh_context(context_data, shop)))
-        oracle = show(compiled.interpret(fresh_context(context_data, shop)))
+        ctx = fresh_context(context_data, shop)
+        actual = show(compiled.evaluate(ctx), ctx.tz, compiled.type)
+        ctx = fresh_context(context_data, shop)  # a fresh one: no segment memo shared with evaluate
+        oracle = show(compiled.interpret(ctx), ctx.tz, compiled.type)
         if actual != expected:
             problems.append(f"line {line}: `{text}`\n    documented: {expected}\n    relance:    {actual}")
         elif oracle != actual:
