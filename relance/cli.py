@@ -184,8 +184,8 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
         _fail(f"bad context: {error}")
     try:
         if explain:
-            for depth, text, value in compiled.explain(ctx):
-                click.echo(f"{'  ' * depth}{show(value, ctx.tz):<8} {text}")
+            for depth, text, value, typ in compiled.explain(ctx):
+                click.echo(f"{'  ' * depth}{show(value, ctx.tz, typ):<8} {text}")
             return
         click.echo(show(compiled.evaluate(ctx), ctx.tz, compiled.type))
     except EvaluationError as error:

@@ -74,8 +74,8 @@ FUNCTIONS: dict[str, Function] = {
     "upper": Function((_kinds("string"),), "string", doc="text in uppercase"),
     "length": Function((_kinds("string", "list"),), "number", doc="number of characters, or of list items"),
     "round": Function((_kinds("number", "percent", "money"),), None,
-                      doc="to the nearest whole number, or money to its currency's cents (half up)"),
-    "floor": Function((_kinds("number", "percent"),), "number", doc="the whole number at or below"),
+                      doc="to the nearest whole number (or percent), money to its currency's cents (half up)"),
+    "floor": Function((_kinds("number", "percent"),), None, doc="the whole number (or percent) at or below"),
     "abs": Function((_kinds("number", "percent", "money"),), None, doc="without its sign"),
     "year": Function((TIMES,), "number", doc="the year of a date"),
     "month": Function((TIMES,), "number", doc="the month of a date, 1 to 12"),
@@ -325,8 +325,8 @@ class Checker:
         first = types[0]
         assert first is not None
         result = first if spec.result is None else T.SCALAR_TYPES[spec.result]
-        if spec.result is None and first.kind == "percent" and node.func == "round":
-            result = T.NUMBER
+        if node.func in ("round", "floor") and first.kind == "percent":
+            result = T.PERCENT  # to a whole percent: round(15.5%) is 16%
         return self._set(node, result, nullable=spec.always_nullable or self._null(*node.args),
                          constant=self._const(*node.args))
 

@@ -158,6 +158,8 @@ class _Writer:
                 self._guard(arg, lambda t: f"_R.local_date({t}, _c.tz)")
         if func == "anniversary":
             return f"_R.anniversary({arg}, _c.today, _c.tz)"
+        if func in ("round", "floor") and arg_kind == "percent":
+            return f"_R.{func}_percent({arg})"
         if func in ("round", "floor", "abs"):
             return f"_R.{func}_value({arg})"
         method = {"lower": "{}.lower()", "upper": "{}.upper()", "length": "len({})"}[func]

@@ -121,13 +121,16 @@ def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
         if isinstance(value, bool) or isinstance(value, float):
             raise ValueError(f"expected an exact number (write it as a string or integer), got {value!r}")
         text = str(value).strip()
+        if kind == "percent" and not text.endswith("%"):
+            raise ValueError(f"write a percentage with its % sign, e.g. \"{text}%\" (got {value!r})")
         try:
-            if kind == "percent" and text.endswith("%"):
-                return Decimal(text[:-1]) / 100
-            return Decimal(text)
+            number = Decimal(text[:-1]) / 100 if kind == "percent" else Decimal(text)
         except ArithmeticError:
+            number = Decimal("NaN")
+        if not number.is_finite():
             raise ValueError(f"expected a number{' or a percentage like 10%' if kind == 'percent' else ''}, "
-                             f"got {value!r}") from None
+                             f"got {value!r}")
+        return number
     if kind == "money":
         return _money(value)
     if kind == "date":

@@ -54,14 +54,15 @@ class CompiledExpression:
         except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
             raise EvaluationError(f"{self.text}: {error}") from None
 
-    def explain(self, ctx: Context | Mapping[str, Any]) -> list[tuple[int, str, Any]]:
-        """(depth, text, value) for each part of the expression, outermost first."""
+    def explain(self, ctx: Context | Mapping[str, Any]) -> list[tuple[int, str, Any, T.Type]]:
+        """(depth, text, value, type) for each part of the expression, outermost first."""
         from relance.engine.formatter import format_expr
 
         ctx = self._context(ctx)
         interpreter = Interpreter(self.annotations, self.ruleset.currency if self.ruleset else "EUR",
                                   self.ruleset.in_segment if self.ruleset else None)
-        return [(depth, format_expr(node), value) for depth, node, value in interpreter.trace(self.tree, ctx)]
+        return [(depth, format_expr(node), value, self.annotations.type(node))
+                for depth, node, value in interpreter.trace(self.tree, ctx)]
 
     @property
     def source(self) -> str:

@@ -115,10 +115,11 @@ class Interpreter:
             return value.upper()
         if func == "length":
             return len(value)
+        percent = self.ann.type(node.args[0]).kind == "percent"
         if func == "round":
-            return R.round_value(value)
+            return R.round_percent(value) if percent else R.round_value(value)
         if func == "floor":
-            return R.floor_value(value)
+            return R.floor_percent(value) if percent else R.floor_value(value)
         if func == "abs":
             return R.abs_value(value)
         if func in ("year", "month", "day", "weekday"):

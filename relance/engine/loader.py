@@ -169,7 +169,11 @@ class _Loader:
             elif name in RECORDS["contact"] or name == "attributes":
                 self.diagnostics.append(Diagnostic.at(span, "E022", f"`{name}` is already a contact field",
                                                       "choose another name"))
-            if attribute_type(text) is None:
+            if isinstance(text, str) and text.strip() == "duration":
+                self.diagnostics.append(Diagnostic.at(located.span(("attributes", name)), "E023",
+                                                      "a contact attribute cannot be a duration",
+                                                      "store a number of days (`number`) or a date instead"))
+            elif attribute_type(text) is None:
                 self.diagnostics.append(Diagnostic.at(located.span(("attributes", name)), "E023",
                                                       f"`{text}` is not a type",
                                                       f"use {one_of(['string', 'text', 'number', 'percent', 'money', 'bool', 'date', 'datetime'])}, "
@@ -399,8 +403,8 @@ def _check_reward(reward: A.Reward, checker: Checker) -> None:
         if isinstance(reward.amount, A.Percent) and not 0 < reward.amount.value <= 100:
             checker.error(reward.amount, "E331", "a percentage discount must be above 0% and at most 100%")
         if reward.cap is not None:
-            value(reward.cap, ("money",), "a cap (`up to`)")
-            if typ is not None and typ.kind == "money":
+            cap = value(reward.cap, ("money",), "a cap (`up to`)")
+            if cap is not None and typ is not None and typ.kind == "money":
                 checker.error(reward.cap, "E332", "`up to` caps a percentage; an amount is already fixed",
                               "remove `up to ...`")
         if isinstance(reward.target, A.ItemsTarget):

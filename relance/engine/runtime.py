@@ -133,6 +133,14 @@ def round_value(value: Any) -> Any:
     return Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP)
 
 
+def round_percent(value: Any) -> Any:
+    return None if value is None else round_value(Decimal(value) * 100) / 100
+
+
+def floor_percent(value: Any) -> Any:
+    return None if value is None else floor_value(Decimal(value) * 100) / 100
+
+
 def floor_value(value: Any) -> Any:
     if value is None:
         return None

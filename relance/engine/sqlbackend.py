@@ -507,6 +507,8 @@ class SqlCompiler:
             return Value(func.char_length(arg.sql) if self.pg else func.length(arg.sql))
         if name == "abs":
             return Value(func.abs(arg.sql), arg.currency)
+        if name in ("round", "floor") and kind == "percent":
+            raise SqlUnsupported(node, f"`{name}` of a percentage cannot run in the database yet")
         if name == "round":
             return Value(arg.sql, arg.currency) if kind == "money" else Value(func.round(arg.sql))
         if name == "floor":

@@ -186,6 +186,11 @@ def _expected_value(text: Any, ruleset: RuleSet, typ: T.Type | None = None) -> A
     if isinstance(text, list):
         element = typ.element if typ is not None and typ.kind == "list" else None
         return tuple(_expected_value(t, ruleset, element) for t in text)
+    if typ is not None and typ.kind == "money":
+        try:
+            return Money.parse(str(text))  # as written: `4.9500 EUR` is a valid expected amount
+        except ValueError:
+            pass
     if typ is not None and typ.kind == "string" and str(text) != "null":
         quoted = str(text)
         return quoted[1:-1] if len(quoted) >= 2 and quoted[0] == quoted[-1] == '"' else quoted
@@ -222,7 +227,7 @@ def show(value: Any, tz: dt.tzinfo | None = None, typ: T.Type | None = None) -> 
     if isinstance(value, Money):
         return f"{value.amount} {value.currency}"
     if isinstance(value, Decimal) and typ is not None and typ.kind == "percent":
-        return f"{_plain(value * 100)}%"
+        return f"{_plain((value * 100).normalize())}%"
     if isinstance(value, Decimal):
         return _plain(value)
     if isinstance(value, str):

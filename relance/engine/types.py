@@ -27,7 +27,7 @@ class Type:
                 return f"a collection of {self.element.record}s"
             return f"a list of {self.element}"
         if self.kind == "record":
-            return f"a {self.record}"
+            return f"{'an' if (self.record or 'x')[0] in 'aeiou' else 'a'} {self.record}"
         return WORDS.get(self.kind, self.kind)
 
 
