@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from relance.engine import ast as A
+from relance.engine import runtime as R
 from relance.engine.checker import Annotations
 from relance.engine.context import Context
 from relance.engine.datamodel import TIME_FIELDS
@@ -249,8 +250,8 @@ class SqlCompiler:
 
     # ---- aggregates ----
 
-    def _Aggregate(self, node: A.Aggregate, frames: list[Record]) -> Any:
-        info = self.ann.aggregates[id(node)]
+    def _Aggregate(self, node: A.Aggregate, frames: list[Record], info: Any = None) -> Any:
+        info = info or self.ann.aggregates[id(node)]
         coll = self.compile(info.collection, frames)
         func_name = node.func
         if isinstance(coll, JsonList):
@@ -298,6 +299,10 @@ class SqlCompiler:
                 order = [o.desc() for o in order]
             if projected is None:
                 return _Pick(coll, conditions, order)
+            if info.projection == (time_field,):  # the time itself: MIN/MAX, as one would write it
+                edge = func.min if func_name == "first" else func.max
+                return Value(select(edge(projected.sql)).select_from(coll.source).where(*conditions)
+                             .scalar_subquery())
             return self._pick_value(_Pick(coll, conditions, order), projected)
         if projected is None:
             raise SqlUnsupported(node, f"`{func_name}` needs a field")
@@ -319,6 +324,11 @@ class SqlCompiler:
         return Value(sub(agg(projected.sql)).scalar_subquery())
 
     def _pick_value(self, pick: _Pick, value: Value) -> Value:
+        time_field = TIME_FIELDS.get(pick.coll.kind)
+        if value.currency is None and time_field is not None and value.sql is pick.coll.element.c[time_field]:
+            edge = func.min if pick.order[0] is pick.coll.element.c[time_field] else func.max
+            return Value(select(edge(value.sql)).select_from(pick.coll.source).where(*pick.conditions)
+                         .scalar_subquery())
         def one(column: Any) -> Any:
             return (select(column).select_from(pick.coll.source).where(*pick.conditions)
                     .order_by(*pick.order).limit(1).scalar_subquery())
@@ -381,7 +391,29 @@ class SqlCompiler:
         local = func.timezone(self.zone, func.timezone("UTC", value.sql))
         return Value(func.timezone("UTC", func.timezone(self.zone, local + interval)))
 
+    def _exists_form(self, node: A.Compare, frames: list[Record]) -> Any:
+        """`count(X where c) == 0` is NOT EXISTS, `>= 1` / `> 0` / `!= 0` is EXISTS: the query one
+        would write by hand, which stops at the first row instead of counting them all."""
+        count, bound, op = node.left, node.right, node.op
+        if isinstance(count, A.Number) and isinstance(bound, A.Aggregate):
+            count, bound = bound, count
+            op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        if not (isinstance(count, A.Aggregate) and count.func == "count" and isinstance(bound, A.Number)):
+            return None
+        info = self.ann.aggregates[id(count)]
+        if info.projection or not info.element:
+            return None
+        some = {("==", 0): False, ("<=", 0): False, ("<", 1): False,
+                ("!=", 0): True, (">", 0): True, (">=", 1): True}.get((op, bound.value))
+        if some is None:
+            return None
+        found = self._Aggregate(A.Aggregate("any", count.source, count.where, span=count.span), frames, info)
+        return Value(found.sql if some else not_(found.sql))
+
     def _Compare(self, node: A.Compare, frames: list[Record]) -> Any:
+        shortcut = self._exists_form(node, frames)
+        if shortcut is not None:
+            return shortcut
         op = node.op
         lt, rt = self.ann.type(node.left), self.ann.type(node.right)
         if op in ("in", "not in"):
@@ -396,43 +428,44 @@ class SqlCompiler:
             if not isinstance(texts, Const):
                 raise SqlUnsupported(node, f"`{op}` a list works with a list of texts written in the rule")
             left = self.value(node.left, frames)
-            tests = [self.text_test(op, left, self.bind(t)) for t in texts.value if t is not None]
+            tests = [self.text_test(op, left, self.bind(t), node.left) for t in texts.value if t is not None]
             return Value(or_(*tests) if tests else false())
         left, right = self.value(node.left, frames), self.value(node.right, frames)
         if op in ("contains", "starts with", "ends with"):
-            return Value(self.text_test(op, left, right))
+            return Value(self.text_test(op, left, right, node.left, node.right))
 
         if {lt.kind, rt.kind} == {"date", "datetime"}:
-            left = self.midnight(left) if lt.kind == "date" else left
-            right = self.midnight(right) if rt.kind == "date" else right
+            left = self.as_datetime(node.left, left) if lt.kind == "date" else left
+            right = self.as_datetime(node.right, right) if rt.kind == "date" else right
         if "money" in (lt.kind, rt.kind) and lt.kind == rt.kind:
             assert left.currency is not None and right.currency is not None
             if op in ("==", "!="):  # null-safe, as in Python: two missing amounts are equal
                 same = and_(left.currency.is_not_distinct_from(right.currency),
                             left.sql.is_not_distinct_from(right.sql))
                 return Value(same if op == "==" else not_(same))
-            return Value(func.coalesce(and_(left.currency == right.currency, _op(op, left.sql, right.sql)), false()))
+            return Value(self.guard(and_(left.currency == right.currency, _op(op, left.sql, right.sql)),
+                                    node.left, node.right))
         if op in ("==", "!="):
             if isinstance(node.left, A.Null) or isinstance(node.right, A.Null):
                 other = right if isinstance(node.left, A.Null) else left
                 return Value(other.sql.is_(None) if op == "==" else other.sql.is_not(None))
             if self._never_null(node.left, left) or self._never_null(node.right, right):
-                test = func.coalesce(left.sql == right.sql, false())
+                test = self.guard(left.sql == right.sql, node.left, node.right)
                 return Value(test if op == "==" else not_(test))
             return Value(left.sql.is_not_distinct_from(right.sql) if op == "==" else
                          left.sql.is_distinct_from(right.sql))
-        return Value(func.coalesce(_op(op, left.sql, right.sql), false()))
+        return Value(self.guard(_op(op, left.sql, right.sql), node.left, node.right))
 
-    def text_test(self, op: str, left: Value, right: Value) -> Any:
+    def text_test(self, op: str, left: Value, right: Value, *nodes: A.Expr) -> Any:
         """contains / starts with / ends with, case-sensitive as in Python (LIKE is not)."""
         if op == "contains":
             position = func.strpos(left.sql, right.sql) if self.pg else func.instr(left.sql, right.sql)
-            return func.coalesce(position > 0, false())
+            return self.guard(position > 0, *nodes)
         if op == "starts with":
-            return func.coalesce(func.substr(left.sql, 1, func.length(right.sql)) == right.sql, false())
+            return self.guard(func.substr(left.sql, 1, func.length(right.sql)) == right.sql, *nodes)
         start = func.length(left.sql) - func.length(right.sql) + 1
         test = and_(func.length(left.sql) >= func.length(right.sql), func.substr(left.sql, start) == right.sql)
-        return func.coalesce(test, false())
+        return self.guard(test, *nodes)
 
     def record_is_null(self, node: A.Expr, frames: list[Record], is_null: bool) -> Any:
         """`contact == null` (a stored contact always exists), `last(orders) == null` (none)."""
@@ -447,8 +480,22 @@ class SqlCompiler:
             return not_(found) if is_null else found
         raise SqlUnsupported(node, "this record cannot be tested for null in the database")
 
+    def guard(self, test: Any, *nodes: A.Expr) -> Any:
+        """`coalesce(test, false)` only where a side can be null: a bare comparison on non-null
+        columns keeps their indexes usable."""
+        if any(self.ann.is_nullable(n) or self.ann.type(n).kind == "null" for n in nodes):
+            return func.coalesce(test, false())
+        return test
+
     def _never_null(self, node: A.Expr, value: Value) -> bool:
         return id(node) in self.ann.constant and not self.ann.is_nullable(node)
+
+    def as_datetime(self, node: A.Expr, value: Value) -> Value:
+        """A date as its midnight in the rule set's zone: computed once in Python for a constant."""
+        if id(node) in self.ann.constant:
+            day = self.oracle.evaluate(node, self.ctx)
+            return self.bind(None if day is None else R.as_datetime(day, self.tz))
+        return self.midnight(value)
 
     def midnight(self, value: Value) -> Value:
         if self.pg:
@@ -466,7 +513,7 @@ class SqlCompiler:
                 tests = [and_(left.currency == v.currency, left.sql == self.bind(v).sql) for v in values]
                 return func.coalesce(or_(*tests), false())
             bound = [self.bind(v).sql for v in values]
-            return func.coalesce(left.sql.in_(bound), false())
+            return self.guard(left.sql.in_(bound), node.left)
         if isinstance(right, JsonList):
             return self.json_contains(right, node.left, frames, node)
         raise SqlUnsupported(node, "`in` needs a list of values or a stored list such as `contact.tags`")
