@@ -215,7 +215,7 @@ class _Writer:
             method = {"contains": "__contains__", "starts with": "startswith", "ends with": "endswith"}[op]
             if op != "contains" and isinstance(node.right, A.ListLit) and id(node.right) in self.ann.constant:
                 texts = tuple(item.value for item in node.right.items if isinstance(item, A.String))
-                return self._both(left, "", ln, False, lambda a, b: f"{a}.{method}({self.const(texts)})")
+                return self._both(left, self.const(texts), ln, False, lambda a, b: f"{a}.{method}({b})")
             return self._both(left, right, ln, rn, lambda a, b: f"any(_t is not None and {a}.{method}(_t) for _t in {b})")
         if op == "contains":
             if lt.kind == "list":
