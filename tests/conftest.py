@@ -46,7 +46,7 @@ def pg_database() -> Iterator[str]:
     if not PG_AVAILABLE:
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests, but no server answers on 127.0.0.1:5432")
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        pytest.skip(reason="no PostgreSQL server on 127.0.0.1:5432")
     import psycopg
 
     name = f"relance_test_{uuid.uuid4().hex[:10]}"
