@@ -156,6 +156,7 @@ def atom(draw: Any, depth: int) -> str:
     if kind == "date":
         left = draw(st.sampled_from(["contact.created_at", "contact.birthdate", "last(orders).created_at",
                                      "contact.birthdate + 18 years", "contact.created_at + {k} months",
+                                     "first(orders where {o}).created_at", "last(events where {e}).at",
                                      "max(events.at)", "anniversary(contact.birthdate)", "date(contact.created_at)"]))
         right = draw(st.sampled_from(["now - {k} months", "today - {n} days", "2026-01-01", "2025-06-15T12:00",
                                       "now", "today", "2026-03-29T02:30 Europe/Paris", "now + {k} hours"]))

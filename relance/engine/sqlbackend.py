@@ -410,8 +410,43 @@ class SqlCompiler:
         found = self._Aggregate(A.Aggregate("any", count.source, count.where, span=count.span), frames, info)
         return Value(found.sql if some else not_(found.sql))
 
+    def _edge_form(self, node: A.Compare, frames: list[Record]) -> Any:
+        """`first(X where c).created_at >= K` (a minimum against a constant) as EXISTS / NOT EXISTS:
+        `min(t) >= K` is "some row, and none with t < K"; `max(t) >= K` is "some row with t >= K"."""
+        edge, bound, op = node.left, node.right, node.op
+        if id(edge) in self.ann.constant:
+            edge, bound = bound, edge
+            op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        if op not in ("<", "<=", ">", ">=") or id(bound) not in self.ann.constant:
+            return None
+        if not (isinstance(edge, A.Attribute) and isinstance(edge.obj, A.Aggregate)
+                and edge.obj.func in ("first", "last") and id(edge.obj) in self.ann.aggregates):
+            return None
+        info = self.ann.aggregates[id(edge.obj)]
+        if info.projection or TIME_FIELDS.get(info.element) != edge.name:
+            return None
+        picked = self.compile(edge.obj, frames)
+        if not isinstance(picked, _Pick):
+            return None
+        value = self.oracle.evaluate(bound, self.ctx)
+        if value is None:
+            return Value(false())
+        if self.ann.type(bound).kind == "date":
+            value = R.as_datetime(value, self.tz)
+        column = picked.coll.element.c[edge.name]
+        limit = self.bind(value).sql
+
+        def rows(*extra: Any) -> Any:
+            return exists(select(literal(1)).select_from(picked.coll.source).where(*picked.conditions, *extra))
+
+        lowest = edge.obj.func == "first"
+        if (lowest and op in ("<", "<=")) or (not lowest and op in (">", ">=")):
+            return Value(rows(_op(op, column, limit)))
+        opposite = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}[op]
+        return Value(and_(rows(), not_(rows(_op(opposite, column, limit)))))
+
     def _Compare(self, node: A.Compare, frames: list[Record]) -> Any:
-        shortcut = self._exists_form(node, frames)
+        shortcut = self._exists_form(node, frames) or self._edge_form(node, frames)
         if shortcut is not None:
             return shortcut
         op = node.op
