@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (Boolean, Date, Float, Integer, Numeric, String, and_, case, cast, exists, false, func,
+                        literal_column,
                         literal, not_, null, or_, select, true)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -284,12 +285,12 @@ class SqlCompiler:
         if func_name == "count":
             return Value(sub(func.count()).scalar_subquery())
         if func_name == "any":
-            return Value(exists(sub(literal(1))))
+            return Value(exists(sub(literal_column("1"))))
         if func_name == "all":
             if node.where is None:
                 raise SqlUnsupported(node, "`all` without `where` cannot run in the database")
             failing = [*conditions, not_(self.truth(node.where, inner))]
-            return Value(not_(exists(select(literal(1)).select_from(coll.source).where(*failing))))
+            return Value(not_(exists(select(literal_column("1")).select_from(coll.source).where(*failing))))
         if func_name in ("first", "last"):
             time_field = TIME_FIELDS.get(coll.kind)
             if time_field is None:
@@ -437,13 +438,13 @@ class SqlCompiler:
         limit = self.bind(value).sql
 
         def rows(*extra: Any) -> Any:
-            return exists(select(literal(1)).select_from(picked.coll.source).where(*picked.conditions, *extra))
+            return exists(select(literal_column("1")).select_from(picked.coll.source).where(*picked.conditions, *extra))
 
         lowest = edge.obj.func == "first"
         if (lowest and op in ("<", "<=")) or (not lowest and op in (">", ">=")):
             return Value(rows(_op(op, column, limit)))
-        opposite = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}[op]
-        return Value(and_(rows(), not_(rows(_op(opposite, column, limit)))))
+        opposite = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}[op]  # the selective test first
+        return Value(and_(rows(_op(op, column, limit)), not_(rows(_op(opposite, column, limit)))))
 
     def _Compare(self, node: A.Compare, frames: list[Record]) -> Any:
         shortcut = self._exists_form(node, frames) or self._edge_form(node, frames)
@@ -506,12 +507,12 @@ class SqlCompiler:
         """`contact == null` (a stored contact always exists), `last(orders) == null` (none)."""
         record = self.compile(node, frames)
         if isinstance(record, _Pick):
-            found = exists(select(literal(1)).select_from(record.coll.source).where(*record.conditions))
+            found = exists(select(literal_column("1")).select_from(record.coll.source).where(*record.conditions))
             return not_(found) if is_null else found
         if isinstance(record, Record) and record.kind == "contact":
             return false() if is_null else true()
         if isinstance(record, Record) and record.kind == "rfm":
-            found = exists(select(literal(1)).select_from(rfm).where(rfm.c.contact_id == self.contact.c.id))
+            found = exists(select(literal_column("1")).select_from(rfm).where(rfm.c.contact_id == self.contact.c.id))
             return not_(found) if is_null else found
         raise SqlUnsupported(node, "this record cannot be tested for null in the database")
 
@@ -560,7 +561,7 @@ class SqlCompiler:
         if self.pg:
             return func.coalesce(cast(coll.column, JSONB).contains(func.jsonb_build_array(value.sql)), false())
         each = func.json_each(coll.column).table_valued("value")
-        return func.coalesce(exists(select(literal(1)).select_from(each).where(each.c.value == value.sql)), false())
+        return func.coalesce(exists(select(literal_column("1")).select_from(each).where(each.c.value == value.sql)), false())
 
     def _InSegment(self, node: A.InSegment, frames: list[Record]) -> Any:
         condition = self.segments.get(node.segment)
