@@ -56,13 +56,13 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/segments.py` from a checkout
 
-import relance  # noqa: E402
-from relance.engine import store  # noqa: E402
-from relance.engine.refresh import refresh  # noqa: E402
-from relance.engine.segments import sql_compiler  # noqa: E402
+import relance
+from relance.engine import store
+from relance.engine.refresh import refresh
+from relance.engine.segments import sql_compiler
 
 PARIS = ZoneInfo("Europe/Paris")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=PARIS)
 NOW_UTC = NOW.astimezone(UTC).replace(tzinfo=None)
 RULES = Path(__file__).resolve().parents[1] / "rules" / "examples"
@@ -621,7 +621,7 @@ def postgres_admin(args: argparse.Namespace) -> str | None:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(conninfo, connect_timeout=2):
             return url
-    except Exception as error:  # noqa: BLE001 - no server: skip PostgreSQL
+    except Exception as error:
         if args.postgres:
             raise SystemExit(f"cannot reach PostgreSQL at {url}: {error}") from error
         console.print(f"no PostgreSQL server at {url}: PostgreSQL skipped")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, and_, delete, exists, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from relance.engine.rfm import compute_sql
 from relance.engine.ruleset import RuleSet
@@ -69,8 +70,13 @@ def _refresh_one(conn: Connection, name: str, members_query: Any, now: dt.dateti
     if entered:
         conn.execute(insert(segment_events).from_select(
             columns, event("segment_entered", scratch.c.contact_id).where(newcomers)))
-        conn.execute(insert(stored).from_select(["segment", "contact_id", "entered_at"],
-                                                select(scratch.c.segment, scratch.c.contact_id, at).where(newcomers)))
+        # not a NOT EXISTS on the table being filled: PostgreSQL may plan that as a nested loop
+        # over it (quadratic); the primary key skips the members already stored
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(dialect_insert(stored).from_select(
+            ["segment", "contact_id", "entered_at"],
+            select(scratch.c.segment, scratch.c.contact_id, at).where(scratch.c.segment == name),
+        ).on_conflict_do_nothing())
     if exited:
         conn.execute(insert(segment_events).from_select(
             columns, event("segment_exited", stored.c.contact_id).where(leavers)))
