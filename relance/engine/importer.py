@@ -18,13 +18,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, delete, insert
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relance.engine import types as T
 from relance.engine.context import coerce_attribute, explain_validation
 from relance.engine.models import UTC, Contact, Event, Order
-from relance.engine.store import (contact_row, contacts, create_schema, event_row, events, order_items, order_rows,
-                                  orders)
+from relance.engine.store import (contact_row, contacts, create_schema, dialect_insert, event_row, events,
+                                  order_items, order_rows, orders)
 
 BATCH = 5000
 TRUE = {"true", "1", "yes", "y", "t"}
@@ -138,14 +137,8 @@ def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert or replace by primary key, in one statement per batch."""
     if not rows:
         return
-    dialect = conn.dialect.name
     keys = [c.name for c in table.primary_key.columns]
-    if dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(table)
-    else:
-        raise ValueError(f"upsert is not supported on {dialect}")
+    stmt = dialect_insert(conn, table)
     update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, and_, delete, exists, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relance.engine.rfm import compute_sql
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import sql_compiler
-from relance.engine.store import (UTCDateTime, create_schema, segment_events, segment_members, segment_refreshes,
+from relance.engine.store import (UTCDateTime, create_schema, dialect_insert, segment_events, segment_members,
+                                  segment_refreshes,
                                   segment_scratch)
 
 
@@ -72,8 +72,7 @@ def _refresh_one(conn: Connection, name: str, members_query: Any, now: dt.dateti
             columns, event("segment_entered", scratch.c.contact_id).where(newcomers)))
         # not a NOT EXISTS on the table being filled: PostgreSQL may plan that as a nested loop
         # over it (quadratic); the primary key skips the members already stored
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(dialect_insert(stored).from_select(
+        conn.execute(dialect_insert(conn, stored).from_select(
             ["segment", "contact_id", "entered_at"],
             select(scratch.c.segment, scratch.c.contact_id, at).where(scratch.c.segment == name),
         ).on_conflict_do_nothing())

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Engine, ForeignKey, Index, Integer,
                         MetaData, Numeric, String, Table, TypeDecorator, create_engine, event, insert)
 
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
 from relance.engine import runtime as R
 from relance.engine.context import Context, zone
 from relance.engine.models import Contact, Event, Order
@@ -221,6 +224,15 @@ def connect(url: str = "sqlite:///relance.db", **options: Any) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _register_sqlite)
     return engine
+
+
+def dialect_insert(conn: Any, table: Table) -> Any:
+    """An INSERT with ON CONFLICT clauses (SQLite and PostgreSQL spell them alike)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql_dialect.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite_dialect.insert(table)
+    raise ValueError(f"upserts are not supported on {conn.dialect.name}")
 
 
 def create_schema(engine: Engine) -> None:
