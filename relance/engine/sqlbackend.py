@@ -256,12 +256,10 @@ class SqlCompiler:
         coll = self.compile(info.collection, frames)
         func_name = node.func
         if isinstance(coll, JsonList):
-            if func_name == "count" and node.where is None:
-                length = func.jsonb_array_length(cast(coll.column, JSONB)) if self.pg else func.json_array_length(coll.column)
-                return Value(func.coalesce(length, 0))
-            if func_name == "any" and node.where is None:
-                length = func.jsonb_array_length(cast(coll.column, JSONB)) if self.pg else func.json_array_length(coll.column)
-                return Value(func.coalesce(length, 0) > 0)
+            if func_name in ("count", "any") and node.where is None:
+                length = func.coalesce(func.jsonb_array_length(cast(coll.column, JSONB)) if self.pg
+                                       else func.json_array_length(coll.column), 0)
+                return Value(length if func_name == "count" else length > 0)
             raise SqlUnsupported(node, f"`{func_name}` over a stored list cannot run in the database yet")
         if not isinstance(coll, Collection):
             raise SqlUnsupported(node, "this collection cannot be read in the database")
