@@ -196,9 +196,11 @@ class ShippingTarget(Target):
 
 @dataclass(frozen=True, slots=True)
 class ItemsTarget(Target):
-    """`items where category == "shoes"`; no filter means every item."""
+    """`items where category == "shoes"`; no filter means every item. `each item where ...`
+    (each) gives an amount off every matching unit rather than off the matching items together."""
 
     where: Expr | None = None
+    each: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,8 @@ class BuyXGetY(Reward):
     get: int
     discount: Expr | None = None
     items: ItemsTarget | None = None
+    times: int | None = None
+    """`up to 3 times`: at most this many groups per cart (None: as many as the cart holds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +255,17 @@ class Clause(Node):
 
 @dataclass(frozen=True, slots=True)
 class CodeClause(Clause):
-    """`code "SOCIAL500"` (public) or `code unique pattern "WELC-####"` (a pool)."""
+    """`code "SOCIAL500"` (public), `code unique pattern "WELC-####"` (a generated pool) or
+    `code imported` (a pool loaded from a file); a pool's codes may expire after their issue."""
 
     unique: bool
     value: str
+    expires_after: DurationLit | None = None
+
+    @property
+    def pool(self) -> bool:
+        """Codes live in the store (generated or imported), not in the rule text."""
+        return self.unique
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +312,51 @@ class Validity(Node):
 @dataclass(frozen=True, slots=True)
 class ValidClause(Clause):
     items: tuple[Validity, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction(Node):
+    """One item of `only`: kind is country, language, channel, email, contact (with `values`),
+    segment (with `segment`) or first_order."""
+
+    kind: str
+    values: tuple[str, ...] = ()
+    segment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OnlyClause(Clause):
+    """`only country "FR" or "BE", first order`: who may have the promotion, each refusal with
+    its own reason (wrong_country...), unlike a `when` condition."""
+
+    restrictions: tuple[Restriction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityClause(Clause):
+    """`priority 10`: higher goes first; equal priorities are ordered by name."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusiveClause(Clause):
+    """`exclusive`: applies alone, or not at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class CombinesClause(Clause):
+    """`combines with order, shipping`: the classes of promotions this one may stack with."""
+
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BaseClause(Clause):
+    """`base before discounts`: the condition and the reward see the cart as it was before the
+    promotions applied ahead of this one (the default is after)."""
+
+    before: bool
 
 
 # ---- declarations ----

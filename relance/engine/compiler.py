@@ -373,13 +373,14 @@ def compile_function(node: A.Expr, ann: Annotations, currency: str, tz: dt.tzinf
     safe_body = safe.cond(node, 0) if as_condition else safe.expr(node, 0)
     fast = _Writer(ann, currency, tz, optimistic=True, prefix="f", constants=safe.constants)
     fast_body = fast.cond(node, 0) if as_condition else fast.expr(node, 0)
+    # `_e0` is the element an items filter (`items where ...`) reads; other rules ignore it
     if fast_body == safe_body and fast.helpers == [h.replace("_agg", "_aggf") for h in safe.helpers]:
-        rule = f"def _rule(_c):\n    return {safe_body}"
+        rule = f"def _rule(_c, _e0=None):\n    return {safe_body}"
         helpers = safe.helpers
     else:  # complete data takes the unguarded path; a null met on the way takes the guarded one
-        rule = (f"def _guarded(_c):\n    return {safe_body}\n\n"
-                f"def _rule(_c):\n    try:\n        return {fast_body}\n"
-                f"    except (AttributeError, TypeError):\n        return _guarded(_c)")
+        rule = (f"def _guarded(_c, _e0=None):\n    return {safe_body}\n\n"
+                f"def _rule(_c, _e0=None):\n    try:\n        return {fast_body}\n"
+                f"    except (AttributeError, TypeError):\n        return _guarded(_c, _e0)")
         helpers = [*safe.helpers, *fast.helpers]
     source = "\n\n".join([*helpers, rule]) + "\n"
     namespace: dict[str, Any] = dict(_GLOBALS)

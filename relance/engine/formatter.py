@@ -152,6 +152,8 @@ def format_reward(node: A.Reward) -> str:
         text = f"buy {node.buy} get {node.get} {gift}"
         if node.items is not None:
             text += f" {_target(node.items)}"
+        if node.times is not None:
+            text += f" up to {node.times} times"
         return text
     if isinstance(node, A.FixedPrice):
         return f"fixed price {format_expr(node.price, PREC_SUM)} {_target(node.items)}"
@@ -166,14 +168,30 @@ def _target(node: A.Target) -> str:
     if isinstance(node, A.ShippingTarget):
         return "shipping"
     assert isinstance(node, A.ItemsTarget)
+    head = "each item" if node.each else "items"
     if node.where is None:
-        return "items"
-    return f"items where {format_expr(node.where)}"
+        return head
+    return f"{head} where {format_expr(node.where)}"
 
 
 def _clause(node: A.Clause, indent: str) -> str:
     if isinstance(node, A.CodeClause):
-        return f"code unique pattern {string(node.value)}" if node.unique else f"code {string(node.value)}"
+        if not node.unique:
+            return f"code {string(node.value)}"
+        text = f"code unique pattern {string(node.value)}" if node.value else "code imported"
+        if node.expires_after is not None:
+            text += f" expires after {_expr(node.expires_after)}"
+        return text
+    if isinstance(node, A.OnlyClause):
+        return "only " + ", ".join(_restriction(r) for r in node.restrictions)
+    if isinstance(node, A.PriorityClause):
+        return f"priority {node.value}"
+    if isinstance(node, A.ExclusiveClause):
+        return "exclusive"
+    if isinstance(node, A.CombinesClause):
+        return "combines with " + ", ".join(node.classes)
+    if isinstance(node, A.BaseClause):
+        return f"base {'before' if node.before else 'after'} discounts"
     if isinstance(node, A.WhenClause):
         return "when " + _wrapped(node.condition, indent + "    ")
     if isinstance(node, A.RewardClause):
@@ -185,6 +203,14 @@ def _clause(node: A.Clause, indent: str) -> str:
     if isinstance(node, A.ValidClause):
         return "valid " + ", ".join(_validity(x) for x in node.items)
     raise TypeError(type(node).__name__)
+
+
+def _restriction(node: A.Restriction) -> str:
+    if node.kind == "segment":
+        return f"segment {node.segment}"
+    if node.kind == "first_order":
+        return "first order"
+    return f"{node.kind} " + " or ".join(string(v) for v in node.values)
 
 
 def _limit(node: A.Limit) -> str:

@@ -6,7 +6,7 @@ pipeline. `relance schema` prints their JSON Schema for editors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,16 @@ PROJECT_FILES = ("relance.yaml", "relance.yml")
 
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Guards(_Form):
+    """Rule-set-wide guards on what the promotions of one cart may add up to."""
+
+    max_discount: str | None = Field(None, description="the most all promotions together take off the items: "
+                                                       "`50%` of the subtotal, or an amount such as `100 EUR`")
+    exclusive: Literal["priority", "best"] = Field(
+        "priority", description="when exclusive promotions compete: `priority` (the first in priority order "
+                                "applies alone) or `best` (whichever gives the customer more)")
 
 
 class ProjectFile(_Form):
@@ -32,8 +42,7 @@ class ProjectFile(_Form):
                                                    "(string, number, money, bool, date, datetime, list of X)")
     channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"],
                                 description="message channels")
-    guards: dict[str, Any] = Field(default_factory=dict,
-                                   description="rule-set-wide guards, e.g. max_discount: 50%")
+    guards: Guards = Field(default_factory=Guards, description="rule-set-wide guards, e.g. max_discount: 50%")
 
 
 class SegmentForm(_Form):

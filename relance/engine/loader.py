@@ -26,7 +26,8 @@ from relance.engine.forms import (LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, 
 from relance.engine.money import MINOR_UNITS, is_currency
 from relance.engine.parser import (MAX_SOURCE_CHARS, ParseFailure, parse_clause, parse_expression, parse_reward,
                                    parse_rules)
-from relance.engine.ruleset import Promotion, RuleSet, Segment
+from relance.engine.promotion import compile_promotion
+from relance.engine.ruleset import RuleSet, Segment
 from relance.engine.yamlsource import Located, YamlFailure, load_located, scalar_origin
 
 RULE_SUFFIXES = (".rules", ".yaml", ".yml")
@@ -178,6 +179,10 @@ class _Loader:
                                                       f"`{text}` is not a type",
                                                       f"use {one_of(['string', 'text', 'number', 'percent', 'money', 'bool', 'date', 'datetime'])}, "
                                                       "or a list such as `list of string`"))
+        if project.guards.max_discount is not None and guard_value(project.guards.max_discount) is None:
+            self.diagnostics.append(Diagnostic.at(located.span(("guards", "max_discount")), "E024",
+                                                  f"`{project.guards.max_discount}` is not a percentage or an amount",
+                                                  "write e.g. `50%` or `100 EUR`"))
         return project
 
     # ---- rule files ----
@@ -353,7 +358,7 @@ def check_declarations(declarations: Iterable[A.Declaration], env: Environment, 
 def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
     seen: dict[type, A.Clause] = {}
     for clause in decl.clauses:
-        single = type(clause) in (A.CodeClause, A.WhenClause, A.ExcludeClause, A.LimitClause, A.ValidClause)
+        single = not isinstance(clause, A.RewardClause)
         if single and type(clause) in seen:
             checker.error(clause, "E311", "this clause is given twice in the same promotion",
                           "merge them into one (join conditions with `and`, limits with `,`)")
@@ -364,7 +369,9 @@ def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
             _check_reward(clause.reward, checker)
         elif isinstance(clause, A.ExcludeClause):
             _check_items(clause.items, checker)
-        elif isinstance(clause, A.CodeClause) and clause.unique:
+        elif isinstance(clause, A.CodeClause) and clause.unique and clause.value:
+            if clause.expires_after is not None and clause.expires_after.amount < 1:
+                checker.error(clause.expires_after, "E321", "codes must last at least 1 unit of time")
             if not any(ch in clause.value for ch in "#?*"):
                 checker.error(clause, "E320", f"the pattern \"{clause.value}\" has no random part",
                               "use # for a digit, ? for a letter, * for either: \"WELC-####-????\"")
@@ -372,6 +379,26 @@ def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
             _check_limits(clause, checker)
         elif isinstance(clause, A.ValidClause):
             _check_validity(clause, checker)
+        elif isinstance(clause, A.OnlyClause):
+            _check_only(clause, checker)
+        elif isinstance(clause, A.CombinesClause):
+            if "nothing" in clause.classes and len(clause.classes) > 1:
+                checker.error(clause, "E361", "`nothing` cannot be combined with other classes",
+                              "write `combines with nothing`, or list the classes it stacks with")
+        elif isinstance(clause, A.CodeClause) and clause.expires_after is not None:
+            if clause.expires_after.amount < 1:  # `code imported expires after ...`
+                checker.error(clause.expires_after, "E321", "codes must last at least 1 unit of time")
+    if A.ExclusiveClause in seen and A.CombinesClause in seen:
+        checker.error(seen[A.CombinesClause], "E360", "an exclusive promotion combines with nothing",
+                      "remove `exclusive`, or remove `combines with ...`")
+    code = seen.get(A.CodeClause)
+    limits = seen.get(A.LimitClause)
+    if isinstance(limits, A.LimitClause):
+        for limit in limits.limits:
+            if limit.unit == "code" and not (isinstance(code, A.CodeClause) and code.unique):
+                checker.error(limit, "E342", "`per code` limits the uses of each code of a pool, "
+                              "but this promotion has no pool of codes",
+                              "write `N total` for a public code, or `code unique pattern \"...\"`")
     from_yaml = decl.span is not None and decl.span.path.endswith((".yaml", ".yml"))
     if A.RewardClause not in seen and not from_yaml:  # YAML requires `reward:`; a bad one is reported
         checker.error(decl, "E310", f"promotion `{decl.name}` has no reward",
@@ -416,6 +443,8 @@ def _check_reward(reward: A.Reward, checker: Checker) -> None:
             value(reward.discount, ("percent", "money"), "a discount")
         if reward.items is not None:
             _check_items(reward.items, checker)
+        if reward.times is not None and reward.times < 1:
+            checker.error(reward, "E334", "`up to N times` needs N of at least 1")
     elif isinstance(reward, A.FixedPrice):
         value(reward.price, ("money",), "a fixed price")
         _check_items(reward.items, checker)
@@ -436,6 +465,51 @@ def _check_limits(clause: A.LimitClause, checker: Checker) -> None:
                           "to stop a promotion, end its period with `valid until ...` or remove it")
         if limit.budget is not None:
             checker.check_currency(limit.budget)
+
+
+def guard_value(text: str) -> Any:
+    """`50%` -> Decimal("0.5"); `100 EUR` -> Money; anything else -> None."""
+    from decimal import Decimal, InvalidOperation
+
+    from relance.engine.money import Money
+
+    text = str(text).strip()
+    try:
+        if text.endswith("%"):
+            value = Decimal(text[:-1]) / 100
+            return value if 0 <= value <= 1 else None
+        return Money.parse(text)
+    except (ValueError, InvalidOperation):
+        return None
+
+
+def _guards(project: ProjectFile) -> dict[str, Any]:
+    guards: dict[str, Any] = {"exclusive": project.guards.exclusive}
+    if project.guards.max_discount is not None:
+        guards["max_discount"] = guard_value(project.guards.max_discount)
+    return guards
+
+
+def _check_only(clause: A.OnlyClause, checker: Checker) -> None:
+    seen: set[str] = set()
+    for item in clause.restrictions:
+        if item.kind in seen:
+            checker.error(item, "E362", f"`{item.kind.replace('_', ' ')}` is given twice",
+                          "join the values with `or`: `country \"FR\" or \"BE\"`")
+        seen.add(item.kind)
+        if item.kind == "segment" and item.segment is not None:
+            checker.check(A.InSegment(A.Name("contact", span=item.span), item.segment, False, span=item.span),
+                          "checkout")
+        elif item.kind == "country":
+            for value in item.values:
+                if not re.fullmatch(r"[A-Z]{2}", value):
+                    checker.error(item, "E363", f"\"{value}\" is not an ISO country code",
+                                  f"write two capital letters, e.g. \"{value[:2].upper() or 'FR'}\"")
+        elif item.kind == "language":
+            for value in item.values:
+                if not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?", value):
+                    checker.error(item, "E363", f"\"{value}\" is not an ISO language code",
+                                  f"write two lowercase letters, e.g. \"{value[:2].lower() or 'fr'}\"")
 
 
 def _check_validity(clause: A.ValidClause, checker: Checker) -> None:
@@ -611,9 +685,9 @@ def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: 
         when = next((c.condition for c in decl.clauses if isinstance(c, A.WhenClause)), None)
         fn = compile_function(when, ann, env.currency, tz, lookup, f"promotion {name}", as_condition=True) \
             if when is not None else None
-        promos[name] = Promotion(decl, fn)
+        promos[name] = compile_promotion(decl, ann, env.currency, tz, lookup, fn)
     rules = RuleSet(root=root, name=project.name, currency=env.currency, timezone_name=project.timezone,
-                    timezone=tz, attributes=attributes, guards=dict(project.guards),
+                    timezone=tz, attributes=attributes, guards=_guards(project),
                     channels=tuple(project.channels), segments=compiled, promotions=promos,
                     annotations=ann, sources=sources, segment_order=_topological(depends))
     holder["rules"] = rules

@@ -502,7 +502,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     @v_args(meta=True)
     def reward_bxgy(self, meta, c):  # type: ignore[no-untyped-def]
-        return A.BuyXGetY(int(c[0]), int(c[1]), c[2], c[3], span=self._s(meta))
+        return A.BuyXGetY(_int(c[0], self.path), _int(c[1], self.path), c[2], c[3], c[4], span=self._s(meta))
+
+    def bxgy_times(self, c):  # type: ignore[no-untyped-def]
+        return _int(c[0], self.path)
 
     def bxgy_free(self, c):  # type: ignore[no-untyped-def]
         return None
@@ -530,6 +533,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def items_filter(self, meta, c):  # type: ignore[no-untyped-def]
         return A.ItemsTarget(c[0], span=self._s(meta))
 
+    @v_args(meta=True)
+    def each_item(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.ItemsTarget(c[0], each=True, span=self._s(meta))
+
     # declarations
     @v_args(meta=True)
     def segment_decl(self, meta, c):  # type: ignore[no-untyped-def]
@@ -543,14 +550,53 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     @v_args(meta=True)
     def code_clause(self, meta, c):  # type: ignore[no-untyped-def]
-        unique, value = c[0]
-        return A.CodeClause(unique, value, span=self._s(meta))
+        unique, value, expires = c[0]
+        return A.CodeClause(unique, value, expires, span=self._s(meta))
 
     def code_public(self, c):  # type: ignore[no-untyped-def]
-        return (False, json.loads(str(c[0])))
+        return (False, json.loads(str(c[0])), None)
 
     def code_unique(self, c):  # type: ignore[no-untyped-def]
-        return (True, json.loads(str(c[0])))
+        return (True, json.loads(str(c[0])), c[1])
+
+    def code_imported(self, c):  # type: ignore[no-untyped-def]
+        return (True, "", c[0])
+
+    def code_expiry(self, c):  # type: ignore[no-untyped-def]
+        amount, unit = str(c[0]).split()
+        return A.DurationLit(int(amount), unit.removesuffix("s"), span=_token_span(self.path, c[0]))
+
+    @v_args(meta=True)
+    def only_clause(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.OnlyClause(tuple(c), span=self._s(meta))
+
+    @v_args(meta=True)
+    def only_values(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.Restriction(str(c[0]), tuple(json.loads(str(v)) for v in c[1:]), span=self._s(meta))
+
+    @v_args(meta=True)
+    def only_segment(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.Restriction("segment", segment=str(c[0]), span=self._s(meta))
+
+    @v_args(meta=True)
+    def only_first_order(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.Restriction("first_order", span=self._s(meta))
+
+    @v_args(meta=True)
+    def priority_clause(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.PriorityClause(_int(c[0], self.path), span=self._s(meta))
+
+    @v_args(meta=True)
+    def exclusive_clause(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.ExclusiveClause(span=self._s(meta))
+
+    @v_args(meta=True)
+    def combines_clause(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.CombinesClause(tuple(str(x) for x in c), span=self._s(meta))
+
+    @v_args(meta=True)
+    def base_clause(self, meta, c):  # type: ignore[no-untyped-def]
+        return A.BaseClause(str(c[0]) == "before", span=self._s(meta))
 
     @v_args(meta=True)
     def when_clause(self, meta, c):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from relance.engine import types as T
 from relance.engine.checker import Annotations
 from relance.engine.context import Context
 from relance.engine.diagnostics import EvaluationError, did_you_mean
+from relance.engine.promotion import Promotion, by_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,6 @@ class Segment:
     @property
     def source(self) -> str:
         return self.condition.span.path if self.condition.span else "<rules>"
-
-
-@dataclass(frozen=True, slots=True)
-class Promotion:
-    """A promotion as declared and checked; its evaluation at checkout comes with the engine."""
-
-    declaration: A.PromotionDecl
-    condition: Callable[[Context], bool] | None
-
-    @property
-    def name(self) -> str:
-        return self.declaration.name
 
 
 @dataclass(frozen=True)
@@ -62,6 +51,31 @@ class RuleSet:
     sources: Mapping[str, str] = field(repr=False)
     segment_order: tuple[str, ...] = ()
     """Segments sorted so that each comes after the segments it refers to."""
+    public_codes: Mapping[str, Promotion] = field(default_factory=dict, repr=False)
+    """Normalised public code -> promotion: a typed code is found in one look-up."""
+    _active: dict[int, tuple[Promotion, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.public_codes:
+            object.__setattr__(self, "public_codes", by_code(self.promotions))
+
+    def automatic_at(self, now: dt.datetime) -> tuple[Promotion, ...]:
+        """Automatic promotions whose dates include `now` (days and hours are checked per cart).
+
+        Computed once per minute of the clock and kept (a few minutes' worth), so a cart does not
+        scan the campaigns of past years."""
+        minute = int(now.timestamp()) // 60
+        found = self._active.get(minute)
+        if found is None:
+            if len(self._active) > 16:
+                self._active.clear()
+            first = dt.datetime.fromtimestamp(minute * 60, dt.timezone.utc)
+            last = first + dt.timedelta(minutes=1)
+            found = tuple(p for p in self.promotions.values() if p.automatic and
+                          (p.window.start is None or p.window.start < last) and
+                          (p.window.end is None or first < p.window.end))
+            self._active[minute] = found
+        return found
 
     def in_segment(self, name: str, ctx: Context | Mapping[str, Any]) -> bool:
         """Membership of the context's contact, computed once per context (data is validated first)."""
