@@ -11,10 +11,14 @@ from relance.engine.loader import load
 from relance.engine.models import Cart, Contact, Event, Item, Order
 from relance.engine.money import Money
 from relance.engine.ruleset import RuleSet
+from relance.engine.checkout import Evaluation, Refusal, Applied
+from relance.engine.ledger import Receipt, RedemptionError
+from relance.engine.service import Engine, Opportunity, Store
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cart", "CompiledExpression", "Contact", "Context", "DataError", "Diagnostic", "EvaluationError", "Event",
+    "Applied", "Cart", "CompiledExpression", "Engine", "Evaluation", "Opportunity", "Receipt", "RedemptionError",
+    "Refusal", "Store", "Contact", "Context", "DataError", "Diagnostic", "EvaluationError", "Event",
     "Item", "Money", "Order", "RuleSet", "RuleSetError", "compile_expression", "load",
 ]

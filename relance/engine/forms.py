@@ -72,12 +72,44 @@ class RulesForm(_Form):
 
 
 class Expectation(_Form):
-    """One check of a test case: an expression's value, or a segment's members."""
+    """One check of a test case: an expression's value, a segment's members, or what a cart gets."""
 
     expression: str | None = None
     equals: Any = None
     segment: str | None = None
     members: list[str] | None = None
+    applied: str | None = Field(None, description="a promotion the cart must get")
+    not_applied: str | None = Field(None, description="a promotion the cart must not get")
+    refused: str | None = Field(None, description="a code (or promotion) that must be refused")
+    reason: str | None = Field(None, description="with `refused`: the reason, e.g. usage_limit_reached")
+    discount: str | None = Field(None, description="with `applied`: its discount; alone: the cart's")
+    base: str | None = Field(None, description="with `applied`: the amount its discount was computed on")
+    shipping_discount: str | None = None
+    allocations: dict[str, str] | None = Field(None, description="with `applied`: discount per sku")
+    gifts: list[str] | None = None
+    total: str | None = Field(None, description="the cart's total after discounts")
+    qualify: str | None = Field(None, description="a promotion the cart could get (`qualify`)")
+    missing: str | None = Field(None, description="with `qualify`: the amount to add")
+
+
+class Redeemed(_Form):
+    """Redemptions already in the store when the case runs (to test limits and budgets)."""
+
+    promotion: str
+    count: int = Field(1, ge=1)
+    contact: str | None = None
+    code: str | None = None
+    amount: str = "0"
+    at: str | None = Field(None, description="default: the case's clock")
+
+
+class Issued(_Form):
+    """A pool code already issued into the store."""
+
+    code: str
+    promotion: str
+    contact: str | None = None
+    expires_at: str | None = None
 
 
 class TestCase(_Form):
@@ -87,6 +119,10 @@ class TestCase(_Form):
     orders: list[dict[str, Any]] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(default_factory=list)
     cart: dict[str, Any] | None = None
+    codes: list[str] = Field(default_factory=list, description="codes typed at checkout")
+    redeemed: list[Redeemed] = Field(default_factory=list)
+    issued: list[Issued] = Field(default_factory=list)
+    disabled: list[str] = Field(default_factory=list, description="promotions stopped in the store")
     contact: str | None = Field(None, description="id of the contact that expressions are evaluated for")
     expect: list[Expectation]
 

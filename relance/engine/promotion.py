@@ -157,6 +157,12 @@ class Promotion:
     def when(self) -> A.Expr | None:
         return next((c.condition for c in self.declaration.clauses if isinstance(c, A.WhenClause)), None)
 
+    @property
+    def order(self) -> tuple[int, int, str]:
+        """Where it comes in the walk: priority, then items before order before shipping, then name."""
+        rank = min((CLASSES.index(c) for c in self.classes), default=0)
+        return -self.priority, (1, 0, 2)[rank], self.name
+
     def stacks_with(self, other: Promotion) -> bool:
         """Both must accept each other's classes (as Shopify's combinations do)."""
         return self.classes <= other.combines and other.classes <= self.combines

@@ -147,6 +147,66 @@ rfm = Table(
 )
 
 
+# ---- checkout ledger: codes, redemptions, promotion states ----
+
+promotion_states = Table(
+    "promotion_states", metadata,
+    Column("promotion", String, primary_key=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("changed_at", UTCDateTime),
+    Column("note", String),
+    Column("version", Integer, nullable=False, default=0),
+)
+"""One row per promotion that was ever redeemed or switched: the one-click stop (`disabled`), and
+the row a redemption locks (`version` is bumped) so that limits are counted one checkout at a time."""
+
+codes = Table(
+    "codes", metadata,
+    Column("code_key", String, primary_key=True),
+    Column("code", String, nullable=False),
+    Column("promotion", String, nullable=False, index=True),
+    Column("contact_id", String),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("batch", String),
+)
+"""Unique and imported codes. `code_key` is the normalised code (upper case, no spaces) so that
+look-up ignores case; `contact_id` binds a code to one contact (a support code)."""
+
+redemptions = Table(
+    "redemptions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_key", String, ForeignKey("redemption_batches.key"), nullable=False, index=True),
+    Column("order_id", String, nullable=False, index=True),
+    Column("promotion", String, nullable=False),
+    Column("code_key", String),
+    Column("contact_id", String),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("state", String, nullable=False),
+    Column("expires_at", UTCDateTime),
+)
+"""One row per promotion applied to an order. It counts towards the limits while `state` is
+`redeemed`, or `reserved` before `expires_at`; `rolled_back` and `released` rows count for nothing,
+so undoing a redemption restores every count and budget exactly."""
+Index("ix_redemptions_promotion_at", redemptions.c.promotion, redemptions.c.at)
+Index("ix_redemptions_promotion_contact", redemptions.c.promotion, redemptions.c.contact_id)
+Index("ix_redemptions_code", redemptions.c.code_key)
+
+redemption_batches = Table(
+    "redemption_batches", metadata,
+    Column("key", String, primary_key=True),
+    Column("order_id", String, nullable=False, index=True),
+    Column("kind", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("result", JSON, nullable=False),
+)
+"""All the redemptions (or reservations) of one call, under its idempotency key: a repeated call
+finds the batch and returns what the first one recorded."""
+
+
 # ---- SQLite functions: the exact Python semantics, for what SQLite cannot say itself ----
 
 
@@ -236,7 +296,11 @@ def dialect_insert(conn: Any, table: Table) -> Any:
 
 
 def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """Bring the store to the latest schema through the migrations (relance/migrations/), never with
+    `create_all`: a new store and an old one then have exactly the same tables."""
+    from relance.engine import migrate  # imported here: migrate imports this module
+
+    migrate.upgrade(engine)
 
 
 # ---- writing data (tests, samples; the bulk importer streams through the same rows) ----

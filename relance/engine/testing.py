@@ -32,6 +32,8 @@ from relance.engine.rfm import compute_sql, with_rfm
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
 from relance.engine.store import connect, create_schema, insert_contexts
+from relance.engine.testing_checkout import is_cart_expectation
+from relance.engine.testing_checkout import run as run_checkout
 from relance.engine.yamlsource import YamlFailure, load_located
 
 
@@ -130,7 +132,13 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
     now = to_aware(clock, ruleset.timezone)
     contexts = _contexts(ruleset, spec, case, now)
     stored = None
+    carts = [e for e in case.expect if is_cart_expectation(e)]
+    if carts:
+        for what, expected, actual in run_checkout(ruleset, case, contexts, now, carts):
+            result.failures.append(Failure(what, expected, actual))
     for number, expect in enumerate(case.expect):
+        if is_cart_expectation(expect):
+            continue
         if expect.segment is not None:
             if expect.segment not in ruleset.segments:
                 result.failures.append(Failure(f"segment {expect.segment}", "a declared segment", "no such segment"))
@@ -166,7 +174,8 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
                 result.failures.append(Failure(expect.expression, show(wanted, tz, compiled.type),
                                                show(actual_value, tz, compiled.type)))
         else:
-            result.failures.append(Failure(f"expectation {number + 1}", "`segment:` or `expression:`", "neither"))
+            result.failures.append(Failure(f"expectation {number + 1}", "`segment:`, `expression:`, `applied:`, "
+                                           "`not_applied:`, `refused:`, `qualify:`, `total:` or `discount:`", "none"))
 
 
 def _fresh(contexts: Iterable[Context]) -> list[Context]:

@@ -1,0 +1,682 @@
+"""Checkout evaluation: which promotions a cart gets, by how much, on which lines, and why not.
+
+A pure function of the rules, the validated context (cart, contact, history, clock), the codes
+typed and a read-only view of the store (usage counts, code pool, disabled promotions): it never
+writes. Amounts are integers in minor units from the first line to the last; `allocation.py`
+splits them exactly.
+
+The walk: candidates (automatic promotions open now, and the promotions of the codes typed) are
+checked cheapest first (disabled, window, restrictions), then taken in priority order; equal
+priorities go items first, then order, then shipping (a threshold on the order sees the item
+discounts), then by name, never by file order. Each one sees the cart as its `base` declares (before or
+after the discounts already applied, without its excluded items), must stack with those applied,
+meet its condition and its limits, and then takes its discount from what is left of each line,
+so no line and no total goes below zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from relance.engine.allocation import allocate, percent_of, unit_prices
+from relance.engine.diagnostics import EvaluationError
+from relance.engine.models import Cart, Item
+from relance.engine.money import MINOR_UNITS, Money
+from relance.engine.promotion import Promotion, normalize_code
+
+if TYPE_CHECKING:
+    from relance.engine.context import Context
+    from relance.engine.ruleset import RuleSet
+
+REASONS: dict[str, str] = {
+    "unknown_code": "this code does not exist",
+    "expired": "this promotion has ended",
+    "code_expired": "this code has expired",
+    "not_started": "this promotion has not started yet",
+    "outside_days": "this promotion is not valid on this day of the week",
+    "outside_hours": "this promotion is not valid at this time of day",
+    "disabled": "this promotion has been stopped",
+    "wrong_country": "this promotion is not available in this country",
+    "wrong_language": "this promotion is not available in this language",
+    "wrong_channel": "this promotion is not available on this channel",
+    "wrong_contact": "this code belongs to another customer",
+    "wrong_currency": "this promotion is not available in this currency",
+    "not_in_segment": "this promotion is reserved to other customers",
+    "not_first_order": "this promotion is for a first order only",
+    "contact_required": "sign in to use this promotion",
+    "condition_not_met": "the cart does not meet the conditions of this promotion",
+    "usage_limit_reached": "this promotion has been used as many times as allowed",
+    "budget_exhausted": "this promotion's budget is spent",
+    "not_combinable": "this promotion cannot be combined with another one in the cart",
+    "max_discount_reached": "the cart already has the largest discount allowed",
+    "nothing_to_discount": "no item of the cart can have this discount",
+    "already_applied": "this promotion is already applied",
+}
+"""Stable reason codes (shops switch on them) and the default message shown to a customer."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """A code from the store's pool (generated or imported)."""
+
+    code: str
+    code_key: str
+    promotion: str
+    contact_id: str | None = None
+    issued_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Redemptions that count towards a promotion's limits now (redeemed, or reserved and not expired)."""
+
+    total: int = 0
+    contact: int = 0
+    day: int = 0
+    week: int = 0
+    month: int = 0
+    spent_minor: int = 0
+    codes: Mapping[str, int] = field(default_factory=dict)
+
+
+class StoreView(Protocol):
+    """What evaluation reads from the store (the ledger implements it)."""
+
+    def disabled(self) -> frozenset[str]: ...
+
+    def find_code(self, code_key: str) -> CodeRow | None: ...
+
+    def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
+              now: dt.datetime, tz: dt.tzinfo) -> Mapping[str, Usage]: ...
+
+
+# ---- the result ----
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The part of a discount taken from one cart line (`line` is its position in the cart)."""
+
+    line: int
+    sku: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A promotion applied to the cart. `base` is the amount its discount was computed on (the
+    matching lines, or the shipping, as its `base` clause saw them)."""
+
+    promotion: str
+    title: str | None
+    code: str | None
+    classes: tuple[str, ...]
+    base: Money
+    discount: Money
+    """Off the items (allocated to lines) plus off the shipping."""
+    shipping_discount: Money
+    allocations: tuple[Allocation, ...]
+    gifts: tuple[str, ...] = ()
+    capped_by: str | None = None
+    """`max_discount` or `budget` when a guard made the discount smaller than the reward."""
+    code_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCondition:
+    """The part of a `when` condition that is false, where it is written, and the values it saw."""
+
+    text: str
+    path: str
+    line: int
+    column: int
+    values: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        seen = ", ".join(f"{k} is {v}" for k, v in self.values)
+        return f"{self.text} ({seen})" if seen else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A code refused, or a promotion that did not apply, with a stable reason and a message."""
+
+    reason: str
+    message: str
+    promotion: str | None = None
+    code: str | None = None
+    condition: FailedCondition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    index: int
+    sku: str
+    quantity: int
+    total: Money
+    discount: Money
+    net: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What a cart gets. Redeem it (`Engine.redeem`) at payment; evaluating never writes."""
+
+    now: dt.datetime
+    currency: str
+    contact_id: str | None
+    subtotal: Money
+    shipping: Money
+    discount: Money
+    """Off the items and the order (not the shipping)."""
+    shipping_discount: Money
+    total: Money
+    applied: tuple[Applied, ...]
+    refused: tuple[Refusal, ...]
+    lines: tuple[Line, ...]
+    codes: tuple[str, ...] = ()
+
+    @property
+    def gifts(self) -> tuple[str, ...]:
+        return tuple(g for a in self.applied for g in a.gifts)
+
+    def refusal(self, code_or_promotion: str) -> Refusal | None:
+        """The refusal of a code (any case) or of a promotion, if any."""
+        key = normalize_code(code_or_promotion)
+        for refusal in self.refused:
+            if refusal.promotion == code_or_promotion or (refusal.code and normalize_code(refusal.code) == key):
+                return refusal
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (amounts as strings, so no float ever touches them)."""
+        return _jsonable(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Money):
+        return {"amount": str(value.amount), "currency": value.currency}
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ---- the walk ----
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, message: str | None = None, condition: FailedCondition | None = None):
+        super().__init__(reason)
+        self.reason, self.message, self.condition = reason, message or REASONS[reason], condition
+
+
+@dataclass(slots=True)
+class _Candidate:
+    promotion: Promotion
+    code: str | None = None
+    code_key: str | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    """The cart's amounts while promotions are applied (minor units), copied to try alternatives."""
+
+    net: list[int]
+    shipping: int
+    applied: list[Applied] = field(default_factory=list)
+    applied_promotions: list[Promotion] = field(default_factory=list)
+    line_discount: int = 0
+
+    def copy(self) -> _State:
+        return _State(list(self.net), self.shipping, list(self.applied), list(self.applied_promotions),
+                      self.line_discount)
+
+
+class Checkout:
+    """One evaluation (one cart, one clock): built, run once, then dropped."""
+
+    def __init__(self, rules: RuleSet, ctx: Context, store: StoreView | None, explain: bool = True):
+        self.rules, self.ctx, self.store, self.explain = rules, ctx, store, explain
+        cart = ctx.cart
+        if cart is None:
+            raise EvaluationError("a checkout needs a cart")
+        self.cart = cart
+        self.currency = cart.currency
+        self.digits = MINOR_UNITS.get(self.currency, 2)
+        self.items = cart.items
+        self.gross = [_minor(i.total, self.digits) for i in cart.items]  # type: ignore[arg-type]
+        self.shipping = _minor(cart.shipping, self.digits) if cart.shipping is not None else 0
+        self.subtotal = sum(self.gross)
+        self.refused: list[Refusal] = []
+        self.contact = ctx.contact
+        self.max_discount = _guard_minor(rules.guards.get("max_discount"), self.subtotal, self.currency, self.digits)
+
+    def money(self, minor: int) -> Money:
+        return Money(Decimal(minor).scaleb(-self.digits), self.currency)
+
+    # -- candidates --
+
+    def candidates(self, codes: Sequence[str]) -> list[_Candidate]:
+        now, tz = self.ctx.now, self.rules.timezone
+        found: list[_Candidate] = [_Candidate(p) for p in self.rules.automatic_at(now)]
+        by_name = {c.promotion.name for c in found}
+        for raw in dict.fromkeys(c for c in codes if c and c.strip()):
+            key = normalize_code(raw)
+            promotion = self.rules.public_codes.get(key)
+            row = None
+            if promotion is None and self.store is not None:
+                row = self.store.find_code(key)
+                if row is not None:
+                    promotion = self.rules.promotions.get(row.promotion)
+            if promotion is None:
+                self.refuse(None, raw, "unknown_code")
+                continue
+            if promotion.name in by_name:
+                self.refuse(promotion, raw, "already_applied")
+                continue
+            if row is not None:
+                if row.expires_at is not None and now >= row.expires_at:
+                    local = row.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+                    self.refuse(promotion, raw, "code_expired", f"this code expired on {local}")
+                    continue
+                if row.contact_id is not None and (self.contact is None or self.contact.id != row.contact_id):
+                    self.refuse(promotion, raw, "wrong_contact")
+                    continue
+            by_name.add(promotion.name)
+            found.append(_Candidate(promotion, raw, key))
+        disabled = self.store.disabled() if self.store is not None else frozenset()
+        kept = []
+        for candidate in found:
+            try:
+                self.precheck(candidate.promotion, disabled)
+            except _Refused as refused:
+                if candidate.code is not None or self.explain or refused.reason not in _QUIET:
+                    self.refuse(candidate.promotion, candidate.code, refused.reason, refused.message)
+                continue
+            kept.append(candidate)
+        kept.sort(key=lambda c: c.promotion.order)
+        return kept
+
+    def precheck(self, promotion: Promotion, disabled: frozenset[str]) -> None:
+        """The checks that need no cart arithmetic, cheapest first."""
+        if promotion.name in disabled:
+            raise _Refused("disabled")
+        reason = promotion.window.refusal(self.ctx.now, self.rules.timezone)
+        if reason is not None:
+            raise _Refused(reason)
+        if promotion.currencies and self.currency not in promotion.currencies:
+            raise _Refused("wrong_currency")
+        only = promotion.restrictions
+        if only.countries is not None:
+            country = self.cart.country or (self.contact.country if self.contact else None)
+            if country not in only.countries:
+                raise _Refused("wrong_country")
+        if only.channels is not None and self.cart.channel not in only.channels:
+            raise _Refused("wrong_channel")
+        if only.languages is not None:
+            language = self.contact.language if self.contact else None
+            if language is None or language.split("-")[0] not in {v.split("-")[0] for v in only.languages}:
+                raise _Refused("wrong_language")
+        if only.contacts is not None or only.emails is not None:
+            if self.contact is None:
+                raise _Refused("contact_required")
+            email = (self.contact.email or "").strip().lower()
+            if (only.contacts is not None and self.contact.id not in only.contacts) or \
+                    (only.emails is not None and email not in only.emails):
+                raise _Refused("wrong_contact", "this promotion is reserved to another customer")
+        if only.first_order:
+            if self.contact is None:
+                raise _Refused("contact_required")
+            if any(o.status in ("paid", "partially_paid") for o in self.ctx.orders):
+                raise _Refused("not_first_order")
+        if only.segment is not None:
+            if self.contact is None:
+                raise _Refused("contact_required")
+            if not self.rules.in_segment(only.segment, self.ctx):
+                raise _Refused("not_in_segment")
+
+    def refuse(self, promotion: Promotion | None, code: str | None, reason: str, message: str | None = None,
+               condition: FailedCondition | None = None) -> None:
+        self.refused.append(Refusal(reason, message or REASONS[reason], promotion.name if promotion else None,
+                                    code, condition))
+
+    # -- the walk --
+
+    def run(self, codes: Sequence[str]) -> Evaluation:
+        candidates = self.candidates(codes)
+        usage = self.usage(candidates)
+        policy = self.rules.guards.get("exclusive", "priority")
+        state = _State(list(self.gross), self.shipping)
+        if policy == "best" and any(c.promotion.exclusive for c in candidates):
+            state, refusals = self.best(candidates, usage)
+        else:
+            refusals = self.walk(candidates, usage, state)
+        self.refused.extend(refusals)
+        return self.result(state, codes)
+
+    def usage(self, candidates: Sequence[_Candidate]) -> Mapping[str, Usage]:
+        limited = [c.promotion for c in candidates if c.promotion.limits.any]
+        if not limited or self.store is None:
+            return {}
+        keys = [c.code_key for c in candidates if c.code_key is not None and c.promotion.limits.per_code]
+        return self.store.usage(limited, self.contact.id if self.contact else None, keys, self.ctx.now,
+                                self.rules.timezone)
+
+    def walk(self, candidates: Sequence[_Candidate], usage: Mapping[str, Usage], state: _State,
+             only_exclusive_alone: bool = False) -> list[Refusal]:
+        refusals: list[Refusal] = []
+        closed_by: Promotion | None = None
+        for candidate in candidates:
+            promotion = candidate.promotion
+            try:
+                if closed_by is not None:
+                    raise _Refused("not_combinable", f"{_label(closed_by)} applies alone")
+                if promotion.exclusive and state.applied_promotions:
+                    raise _Refused("not_combinable", f"it applies alone, and {_label(state.applied_promotions[0])} "
+                                   "is already applied")
+                for other in state.applied_promotions:
+                    if not promotion.stacks_with(other):
+                        raise _Refused("not_combinable", f"it does not combine with {_label(other)}")
+                applied = self.apply(candidate, usage.get(promotion.name), state)
+            except _Refused as refused:
+                if candidate.code is not None or self.explain or refused.reason not in _QUIET:
+                    refusals.append(Refusal(refused.reason, refused.message, promotion.name, candidate.code,
+                                            refused.condition))
+                continue
+            state.applied.append(applied)
+            state.applied_promotions.append(promotion)
+            if promotion.exclusive:
+                closed_by = promotion
+        return refusals
+
+    def best(self, candidates: Sequence[_Candidate], usage: Mapping[str, Usage]) -> tuple[_State, list[Refusal]]:
+        """Policy `best`: the stack of combinable promotions, or one exclusive alone, whichever
+        gives the customer more (ties: the higher priority, then the name)."""
+        options: list[tuple[int, int, str, _State, list[Refusal]]] = []
+        stack = [c for c in candidates if not c.promotion.exclusive]
+        state = _State(list(self.gross), self.shipping)
+        options.append((0, 0, "", state, self.walk(stack, usage, state)))
+        for candidate in candidates:
+            if candidate.promotion.exclusive:
+                state = _State(list(self.gross), self.shipping)
+                options.append((0, -candidate.promotion.priority, candidate.promotion.name, state,
+                                self.walk([candidate], usage, state)))
+        scored = [(-(_saving(s)), prio, name, s, r) for _, prio, name, s, r in options]
+        scored.sort(key=lambda o: (o[0], o[1], o[2]))
+        winner = scored[0]
+        refusals = list(winner[4])
+        chosen = {a.promotion for a in winner[3].applied}
+        for _, _, _, other, other_refusals in scored[1:]:
+            for applied in other.applied:
+                if applied.promotion not in chosen:
+                    refusals.append(Refusal("not_combinable", "another combination gives the customer more",
+                                            applied.promotion, applied.code))
+            refusals.extend(r for r in other_refusals if r.promotion not in chosen and
+                            all(x.promotion != r.promotion for x in refusals))
+        return winner[3], refusals
+
+    # -- one promotion --
+
+    def view(self, promotion: Promotion, state: _State) -> tuple[Context, list[int], int]:
+        """The context the promotion sees, its visible lines, and its base amounts per line."""
+        excluded = promotion.excluded
+        visible = [i for i, item in enumerate(self.items) if excluded is None or excluded(self.ctx, item) is not True]
+        amounts = self.gross if promotion.base_before else state.net
+        shipping = self.shipping if promotion.base_before else state.shipping
+        if len(visible) == len(self.items) and (promotion.base_before or not state.applied):
+            return self.ctx, visible, shipping
+        items = tuple(self.items[i] if amounts[i] == self.gross[i] else
+                      Item.model_construct(**{**self.items[i].__dict__, "total": self.money(amounts[i])})
+                      for i in visible)
+        subtotal = sum(amounts[i] for i in visible)
+        cart = Cart.model_construct(**{**self.cart.__dict__, "items": items, "subtotal": self.money(subtotal),
+                                       "shipping": self.money(shipping), "total": self.money(subtotal + shipping)})
+        return dataclasses.replace(self.ctx, cart=cart, segments=self.ctx.segments), visible, shipping
+
+    def apply(self, candidate: _Candidate, usage: Usage | None, state: _State) -> Applied:
+        promotion = candidate.promotion
+        ctx, visible, shipping_base = self.view(promotion, state)
+        if promotion.condition is not None and promotion.condition(ctx) is not True:
+            raise _Refused("condition_not_met", condition=self.failing(promotion, ctx))
+        budget_left = self.check_limits(promotion, candidate, usage)
+        lines: dict[int, int] = {}
+        shipping_off = 0
+        base = 0
+        gifts: list[str] = []
+        for reward in promotion.rewards:
+            if reward.kind == "gift":
+                gifts.append(reward.sku or "")
+                continue
+            if reward.klass == "shipping":
+                value = self.value(reward.amount, ctx) if reward.amount is not None else None
+                left = state.shipping - shipping_off
+                amount = left if reward.kind == "free_shipping" else self.off(value, shipping_base, reward, ctx)
+                shipping_off += min(amount, left)
+                base += shipping_base
+                continue
+            part, part_base = self.items_reward(reward, ctx, visible, state, lines, promotion.base_before)
+            base += part_base
+            for index, amount in part.items():
+                lines[index] = lines.get(index, 0) + amount
+        lines = {i: a for i, a in lines.items() if a}
+        capped_by = None
+        line_total = sum(lines.values())
+        if self.max_discount is not None and state.line_discount + line_total > self.max_discount:
+            room = max(self.max_discount - state.line_discount, 0)
+            lines, capped_by = _shrink(lines, room), "max_discount"
+            line_total = room
+        if budget_left is not None and line_total + shipping_off > budget_left:
+            room = max(budget_left - shipping_off, 0)
+            shipping_off = min(shipping_off, budget_left)
+            lines, capped_by = _shrink(lines, min(room, line_total)), "budget"
+            line_total = sum(lines.values())
+        if line_total == 0 and shipping_off == 0 and not gifts:
+            raise _Refused("max_discount_reached" if capped_by == "max_discount" else "nothing_to_discount")
+        for index, amount in lines.items():
+            state.net[index] -= amount
+        state.shipping -= shipping_off
+        state.line_discount += line_total
+        allocations = tuple(Allocation(i, self.items[i].sku, self.money(a)) for i, a in sorted(lines.items()))
+        return Applied(promotion.name, promotion.title, candidate.code, tuple(sorted(promotion.classes)),
+                       self.money(base), self.money(line_total + shipping_off), self.money(shipping_off),
+                       allocations, tuple(gifts), capped_by, candidate.code_key)
+
+    def value(self, fn: Any, ctx: Context) -> Decimal | Money | None:
+        try:
+            value = fn(ctx)
+        except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+            raise EvaluationError(str(error)) from None
+        if isinstance(value, Money):
+            if value.currency != self.currency:
+                raise _Refused("wrong_currency")
+        return value  # type: ignore[no-any-return]
+
+    def off(self, value: Decimal | Money | None, base: int, reward: Any, ctx: Context) -> int:
+        """A percentage or an amount off `base`, capped by `up to` and by the base itself."""
+        if value is None:
+            return 0
+        if isinstance(value, Money):
+            amount = _minor(value, self.digits)
+        else:
+            amount = percent_of(base, value)
+            if reward.cap is not None:
+                cap = self.value(reward.cap, ctx)
+                if isinstance(cap, Money):
+                    amount = min(amount, _minor(cap, self.digits))
+        return max(0, min(amount, base))
+
+    def items_reward(self, reward: Any, ctx: Context, visible: list[int], state: _State,
+                     taken: Mapping[int, int], before: bool) -> tuple[dict[int, int], int]:
+        """Discounts per line for an items or order reward, never more than what is left of a line."""
+        test = reward.items
+        matching = [i for i in visible if test is None or test(ctx, self.items[i]) is True]
+        left = {i: state.net[i] - taken.get(i, 0) for i in matching}
+        basis = {i: (self.gross[i] if before else state.net[i]) for i in matching}
+        base = sum(basis.values())
+        if reward.kind in ("off_order", "off_items"):
+            amount = min(self.off(self.value(reward.amount, ctx), base, reward, ctx), sum(left.values()))
+            return _spread(amount, matching, left, self.items), base
+        if reward.kind == "off_each":
+            value = self.value(reward.amount, ctx)
+            if not isinstance(value, Money):
+                amount = min(self.off(value, base, reward, ctx), sum(left.values()))
+                return _spread(amount, matching, left, self.items), base
+            each = _minor(value, self.digits)
+            out = {i: min(each * self.items[i].quantity, left[i]) for i in matching}
+            cap = self.value(reward.cap, ctx) if reward.cap is not None else None
+            if isinstance(cap, Money):
+                out = _shrink(out, min(sum(out.values()), _minor(cap, self.digits)))
+            return out, base
+        if reward.kind == "fixed_price":
+            price = self.value(reward.amount, ctx)
+            if not isinstance(price, Money):
+                return {}, base
+            each = _minor(price, self.digits)
+            return {i: min(max(0, basis[i] - each * self.items[i].quantity), left[i]) for i in matching}, base
+        assert reward.kind == "bxgy"
+        return self.bxgy(reward, ctx, matching, left, basis), base
+
+    def bxgy(self, reward: Any, ctx: Context, matching: list[int], left: Mapping[int, int],
+             basis: Mapping[int, int]) -> dict[int, int]:
+        """Buy X get Y: in groups of X+Y units, the cheapest units are the ones given; the order of
+        the cart lines never matters (units are ranked by price, then sku)."""
+        units = [(price, self.items[i].sku, i) for i in matching
+                 for price in unit_prices(basis[i], self.items[i].quantity)]
+        groups = len(units) // (reward.buy + reward.get)
+        if reward.times is not None:
+            groups = min(groups, reward.times)
+        if groups == 0:
+            return {}
+        units.sort()
+        value = self.value(reward.amount, ctx) if reward.amount is not None else None
+        out: dict[int, int] = {}
+        for price, _, index in units[: groups * reward.get]:
+            if value is None:
+                off = price
+            elif isinstance(value, Money):
+                off = min(price, _minor(value, self.digits))
+            else:
+                off = percent_of(price, value)
+            out[index] = out.get(index, 0) + off
+        return {i: min(a, left[i]) for i, a in out.items()}
+
+    def check_limits(self, promotion: Promotion, candidate: _Candidate, usage: Usage | None) -> int | None:
+        """Refuses a promotion whose limits are reached; returns the budget left (None: no budget)."""
+        limits = promotion.limits
+        if not limits.any:
+            return None
+        used = usage or Usage()
+        refused = over_limit(promotion, used, self.contact.id if self.contact else None, candidate.code_key, 1)
+        if refused is not None:
+            raise _Refused(*refused)
+        return None if limits.budget_minor is None else limits.budget_minor - used.spent_minor
+
+    def failing(self, promotion: Promotion, ctx: Context) -> FailedCondition | None:
+        when = promotion.when
+        if when is None:
+            return None
+        from relance.engine.explain import failing_part
+
+        return failing_part(self.rules, when, ctx)
+
+    # -- the result --
+
+    def result(self, state: _State, codes: Sequence[str]) -> Evaluation:
+        line_discounts = [g - n for g, n in zip(self.gross, state.net, strict=True)]
+        lines = tuple(Line(i, item.sku, item.quantity, self.money(self.gross[i]), self.money(line_discounts[i]),
+                           self.money(state.net[i])) for i, item in enumerate(self.items))
+        discount = sum(line_discounts)
+        shipping_off = self.shipping - state.shipping
+        total = self.subtotal - discount + state.shipping
+        return Evaluation(self.ctx.now, self.currency, self.contact.id if self.contact else None,
+                          self.money(self.subtotal), self.money(self.shipping), self.money(discount),
+                          self.money(shipping_off), self.money(total), tuple(state.applied), tuple(self.refused),
+                          lines, tuple(codes))
+
+
+def over_limit(promotion: Promotion, used: Usage, contact_id: str | None, code_key: str | None,
+               amount: int) -> tuple[str, str] | None:
+    """Reason and message if one more redemption (of `amount` minor units) would break a limit.
+    Evaluation asks with the smallest amount (1); redemption asks again with the real one."""
+    limits = promotion.limits
+    if limits.per_contact is not None and contact_id is None:
+        return "contact_required", "sign in to use this promotion (it is limited per customer)"
+    checks = ((limits.total, used.total, "all its uses are taken"),
+              (limits.per_contact, used.contact, "you have already used it"),
+              (limits.per_day, used.day, "today's uses are all taken"),
+              (limits.per_week, used.week, "this week's uses are all taken"),
+              (limits.per_month, used.month, "this month's uses are all taken"))
+    for limit, count, why in checks:
+        if limit is not None and count + 1 > limit:
+            return "usage_limit_reached", f"this promotion cannot be used any more: {why}"
+    if limits.per_code is not None and code_key is not None and used.codes.get(code_key, 0) + 1 > limits.per_code:
+        return "usage_limit_reached", "this code has already been used"
+    if limits.budget_minor is not None and used.spent_minor + amount > limits.budget_minor:
+        return "budget_exhausted", REASONS["budget_exhausted"]
+    return None
+
+
+_QUIET = frozenset({"not_started", "expired", "outside_days", "outside_hours", "disabled", "wrong_country",
+                    "wrong_language", "wrong_channel", "wrong_currency"})
+"""Automatic promotions refused for these reasons are not listed unless asked (`explain`): a shop
+with a thousand past campaigns does not want a thousand lines per cart."""
+
+
+def _label(promotion: Promotion) -> str:
+    return f"`{promotion.name}`"
+
+
+def _saving(state: _State) -> int:
+    return sum(_minor(a.discount, MINOR_UNITS.get(a.discount.currency, 2)) for a in state.applied)
+
+
+def _minor(money: Money | None, digits: int) -> int:
+    if money is None:
+        return 0
+    return int(money.amount.scaleb(digits).to_integral_value())
+
+
+def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], items: Sequence[Item]) -> dict[int, int]:
+    """An amount over lines in proportion to what is left of each (largest remainder)."""
+    if amount <= 0 or not matching:
+        return {}
+    weights = [left[i] for i in matching]
+    shares = allocate(amount, weights, [items[i].sku for i in matching])
+    return dict(zip(matching, shares, strict=True))
+
+
+def _shrink(lines: Mapping[int, int], room: int) -> dict[int, int]:
+    """Lines' discounts scaled down to `room` in total, exactly."""
+    if room <= 0:
+        return {}
+    order = sorted(lines)
+    if sum(lines.values()) <= room:
+        return dict(lines)
+    shares = allocate(room, [lines[i] for i in order])
+    return {i: s for i, s in zip(order, shares, strict=True) if s}
+
+
+def _guard_minor(guard: Any, subtotal: int, currency: str, digits: int) -> int | None:
+    """`max_discount` (a percentage of the subtotal, or an amount) in minor units."""
+    if guard is None:
+        return None
+    if isinstance(guard, Money):
+        return _minor(guard, digits) if guard.currency == currency else None
+    return percent_of(subtotal, guard)
+
+
+def evaluate(rules: RuleSet, ctx: Context, codes: Sequence[str] = (), store: StoreView | None = None,
+             explain: bool = False) -> Evaluation:
+    """The promotions of the context's cart (see the module docstring)."""
+    return Checkout(rules, ctx, store, explain).run(codes)
+

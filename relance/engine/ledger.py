@@ -1,0 +1,265 @@
+"""The checkout's ledger: codes, redemptions, reservations and the one-click stop, in the store.
+
+Limits are counted from the redemption rows themselves (never from a separate counter that could
+drift): a row counts while it is `redeemed`, or `reserved` and not expired. Redeeming locks the
+promotions it touches (one row each in `promotion_states`, locked in name order so two checkouts
+never wait on each other in a circle), counts again inside the transaction, and writes all rows
+of the order or none. On SQLite the first statement of the transaction is a write, so the
+database lock is taken before anything is counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from relance.engine import store as S
+from relance.engine.checkout import REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
+from relance.engine.promotion import Promotion
+
+if TYPE_CHECKING:
+    from relance.engine.ruleset import RuleSet
+
+UTC = dt.timezone.utc
+
+
+class RedemptionError(Exception):
+    """A redemption that cannot be recorded; `refusals` say why, one per promotion."""
+
+    def __init__(self, message: str, refusals: Sequence[Refusal] = ()):
+        super().__init__(message)
+        self.refusals = tuple(refusals)
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    promotion: str
+    code: str | None
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What one `redeem` (or `reserve`) recorded. `replayed` is true when the same key was seen
+    before: nothing new was written and this is the first call's receipt."""
+
+    key: str
+    order_id: str
+    kind: str
+    redemptions: tuple[Redemption, ...]
+    at: dt.datetime
+    expires_at: dt.datetime | None = None
+    replayed: bool = False
+
+
+class Ledger:
+    """Reads for evaluation (the `StoreView` of `checkout.py`) and the writes of redemption."""
+
+    def __init__(self, engine: Engine, disabled_ttl: float = 1.0):
+        self.engine = engine
+        self.disabled_ttl = disabled_ttl
+        self._disabled: tuple[float, frozenset[str]] | None = None
+
+    # ---- reads ----
+
+    def disabled(self) -> frozenset[str]:
+        """Stopped promotions, re-read at most every `disabled_ttl` seconds (redeem always re-reads)."""
+        cached = self._disabled
+        if cached is not None and time.monotonic() - cached[0] < self.disabled_ttl:
+            return cached[1]
+        with self.engine.connect() as conn:
+            names = frozenset(conn.scalars(select(S.promotion_states.c.promotion)
+                                           .where(S.promotion_states.c.disabled.is_(True))))
+        self._disabled = (time.monotonic(), names)
+        return names
+
+    def find_code(self, code_key: str) -> CodeRow | None:
+        with self.engine.connect() as conn:
+            return _code_row(conn, code_key)
+
+    def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
+              now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:
+        with self.engine.connect() as conn:
+            return _usage(conn, [p.name for p in promotions], contact_id, list(code_keys), now, tz, exclude_batch)
+
+    # ---- writes ----
+
+    def record(self, rules: RuleSet, evaluation: Evaluation, order_id: str, key: str, now: dt.datetime,
+               expires_at: dt.datetime | None = None, reservation: str | None = None) -> Receipt:
+        """Redeem (or reserve, with `expires_at`) every promotion applied by `evaluation`, in one
+        transaction, after counting the limits again; idempotent by `key`."""
+        kind = "reserve" if expires_at is not None else "redeem"
+        rows = [Redemption(a.promotion, a.code, a.discount.minor_units(), evaluation.currency) for a in evaluation.applied]
+        receipt = Receipt(key, order_id, kind, tuple(rows), now, expires_at)
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                conn.execute(S.redemption_batches.insert().values(
+                    key=key, order_id=order_id, kind=kind, state="reserved" if expires_at else "redeemed",
+                    created_at=now, result=_receipt_json(receipt)))
+            except IntegrityError:
+                transaction.rollback()
+                return self._replay(key, order_id, kind)
+            try:
+                refusals = self._check(conn, rules, evaluation, now, reservation)
+                if refusals:
+                    transaction.rollback()
+                    raise RedemptionError("; ".join(f"{r.promotion}: {r.message}" for r in refusals), refusals)
+                if reservation is not None:
+                    _release(conn, reservation)
+                if rows:
+                    conn.execute(S.redemptions.insert(), [{
+                        "batch_key": key, "order_id": order_id, "promotion": a.promotion, "code_key": a.code_key,
+                        "contact_id": evaluation.contact_id, "amount_minor": a.discount.minor_units(),
+                        "currency": evaluation.currency, "at": now,
+                        "state": "reserved" if expires_at else "redeemed", "expires_at": expires_at,
+                    } for a in evaluation.applied])
+                transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        return receipt
+
+    def _replay(self, key: str, order_id: str, kind: str) -> Receipt:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(S.redemption_batches).where(S.redemption_batches.c.key == key)).one()
+        if row.order_id != order_id or row.kind != kind:
+            raise RedemptionError(f"the key {key!r} was already used for {row.kind} of order {row.order_id!r}")
+        data = row.result
+        return Receipt(key, order_id, kind, tuple(Redemption(**r) for r in data["redemptions"]),
+                       dt.datetime.fromisoformat(data["at"]),
+                       dt.datetime.fromisoformat(data["expires_at"]) if data.get("expires_at") else None,
+                       replayed=True)
+
+    def _check(self, conn: Any, rules: RuleSet, evaluation: Evaluation, now: dt.datetime,
+               reservation: str | None) -> list[Refusal]:
+        names = sorted({a.promotion for a in evaluation.applied})
+        if not names:
+            return []
+        states = S.promotion_states
+        conn.execute(S.dialect_insert(conn, states).values(
+            [{"promotion": n, "disabled": False, "version": 0} for n in names]).on_conflict_do_nothing())
+        for name in names:  # the lock: one promotion at a time, always in the same order
+            conn.execute(update(states).where(states.c.promotion == name).values(version=states.c.version + 1))
+        disabled = set(conn.scalars(select(states.c.promotion).where(states.c.promotion.in_(names),
+                                                                      states.c.disabled.is_(True))))
+        keys = [a.code_key for a in evaluation.applied if a.code_key is not None]
+        usage = _usage(conn, names, evaluation.contact_id, keys, now, rules.timezone, reservation)
+        refusals = []
+        for applied in evaluation.applied:
+            promotion = rules.promotions.get(applied.promotion)
+            reason = None
+            if promotion is None:
+                refusals.append(Refusal("unknown_code", "this promotion is no longer in the rules",
+                                        applied.promotion, applied.code))
+                continue
+            if applied.promotion in disabled:
+                reason = "disabled"
+            elif (window := promotion.window.refusal(now, rules.timezone)) is not None:
+                reason = window
+            elif applied.code_key is not None and promotion.pool:
+                row = _code_row(conn, applied.code_key)
+                if row is None or row.promotion != promotion.name:
+                    reason = "unknown_code"
+                elif row.expires_at is not None and now >= row.expires_at:
+                    reason = "code_expired"
+                elif row.contact_id is not None and row.contact_id != evaluation.contact_id:
+                    reason = "wrong_contact"
+            refused = (reason, REASONS[reason]) if reason is not None else over_limit(
+                promotion, usage.get(applied.promotion, Usage()), evaluation.contact_id, applied.code_key,
+                applied.discount.minor_units())
+            if refused is not None:
+                refusals.append(Refusal(*refused, applied.promotion, applied.code))
+        return refusals
+
+    def release(self, key: str) -> int:
+        """Give back a reservation's units before it expires (the cart was abandoned)."""
+        with self.engine.begin() as conn:
+            return _release(conn, key)
+
+    def rollback(self, order_id: str) -> int:
+        """Undo an order's redemptions (cancel, refund): they stop counting, so every limit and
+        budget is back where it was. Returns how many were undone; a second call undoes none."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(S.redemptions).where(S.redemptions.c.order_id == order_id,
+                                                              S.redemptions.c.state.in_(("redeemed", "reserved")))
+                                  .values(state="rolled_back"))
+            conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.order_id == order_id)
+                         .values(state="rolled_back"))
+            return int(result.rowcount or 0)
+
+    def set_disabled(self, promotion: str, disabled: bool, now: dt.datetime, note: str | None = None) -> None:
+        """The one-click stop (and restart), without a rule change."""
+        states = S.promotion_states
+        with self.engine.begin() as conn:
+            insert = S.dialect_insert(conn, states).values(promotion=promotion, disabled=disabled, changed_at=now,
+                                                            note=note, version=0)
+            conn.execute(insert.on_conflict_do_update(index_elements=[states.c.promotion],
+                                                      set_={"disabled": disabled, "changed_at": now, "note": note}))
+        self._disabled = None
+
+
+def _release(conn: Any, key: str) -> int:
+    result = conn.execute(update(S.redemptions).where(S.redemptions.c.batch_key == key,
+                                                      S.redemptions.c.state == "reserved").values(state="released"))
+    conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.key == key,
+                                                    S.redemption_batches.c.state == "reserved")
+                 .values(state="released"))
+    return int(result.rowcount or 0)
+
+
+def _code_row(conn: Any, code_key: str) -> CodeRow | None:
+    row = conn.execute(select(S.codes).where(S.codes.c.code_key == code_key)).first()
+    if row is None:
+        return None
+    return CodeRow(row.code, row.code_key, row.promotion, row.contact_id, row.issued_at, row.expires_at)
+
+
+def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """The start of today, of this week (Monday) and of this month, in the rule set's zone, as UTC."""
+    today = now.astimezone(tz).date()
+
+    def start(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(UTC)
+
+    return start(today), start(today - dt.timedelta(days=today.weekday())), start(today.replace(day=1))
+
+
+def _usage(conn: Any, names: Sequence[str], contact_id: str | None, code_keys: Sequence[str], now: dt.datetime,
+           tz: dt.tzinfo, exclude_batch: str | None) -> dict[str, Usage]:
+    r = S.redemptions
+    counting = or_(r.c.state == "redeemed", and_(r.c.state == "reserved", r.c.expires_at > now))
+    if exclude_batch is not None:
+        counting = and_(counting, r.c.batch_key != exclude_batch)
+    day, week, month = _period_starts(now, tz)
+
+    def since(start: dt.datetime) -> Any:
+        return func.coalesce(func.sum(case((r.c.at >= start, 1), else_=0)), 0)
+
+    mine = case((r.c.contact_id == contact_id, 1), else_=0) if contact_id is not None else None
+    query = select(r.c.promotion, func.count(), func.coalesce(func.sum(r.c.amount_minor), 0),
+                   func.coalesce(func.sum(mine), 0) if mine is not None else func.count() * 0,
+                   since(day), since(week), since(month)
+                   ).where(r.c.promotion.in_(names), counting).group_by(r.c.promotion)
+    codes: dict[str, int] = {}
+    if code_keys:
+        codes = {key: n for key, n in conn.execute(select(r.c.code_key, func.count()).where(
+            r.c.code_key.in_(code_keys), counting).group_by(r.c.code_key))}
+    out = {name: Usage(codes=codes) for name in names}
+    for name, total, spent, contact, in_day, in_week, in_month in conn.execute(query):
+        out[name] = Usage(int(total), int(contact), int(in_day), int(in_week), int(in_month), int(spent), codes)
+    return out
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {"redemptions": [{"promotion": r.promotion, "code": r.code, "amount_minor": r.amount_minor,
+                             "currency": r.currency} for r in receipt.redemptions],
+            "at": receipt.at.isoformat(), "expires_at": receipt.expires_at.isoformat() if receipt.expires_at else None}

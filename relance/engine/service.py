@@ -1,0 +1,219 @@
+"""`relance.Engine`: what a shop embeds to evaluate carts and redeem promotions in-process.
+
+One object per process holds the current rule set and the store. `evaluate` and `qualify` never
+write; `redeem`, `reserve`, `release` and `rollback` each write in one transaction. A new rule set
+replaces the current one only if it loads whole (`reload`): the previous one keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy.pool import StaticPool
+
+from relance.engine import store as S
+from relance.engine.checkout import Evaluation, evaluate
+from relance.engine.context import Context, DataError
+from relance.engine.explain import Missing, missing
+from relance.engine.ledger import Ledger, Receipt
+from relance.engine.models import Cart, Contact
+from relance.engine.money import Money
+from relance.engine.ruleset import RuleSet
+
+UTC = dt.timezone.utc
+
+
+class Store:
+    """A database for codes and redemptions (and contacts, orders, segments): a SQLite file by
+    default, PostgreSQL by URL. The schema is brought up to date (migrations) when it opens."""
+
+    def __init__(self, url: str | SqlEngine = "sqlite:///relance.db"):
+        if isinstance(url, SqlEngine):
+            self.engine = url
+        elif url in ("sqlite://", "sqlite:///:memory:"):
+            self.engine = S.connect("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+        elif url.startswith("sqlite"):
+            self.engine = S.connect(url, connect_args={"timeout": 30})
+        else:
+            self.engine = S.connect(url)
+        S.create_schema(self.engine)
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A private in-memory store: counts and redemptions live as long as the process."""
+        return cls("sqlite://")
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """A promotion the customer could get, and what the cart lacks for it."""
+
+    promotion: str
+    title: str | None
+    missing: tuple[Missing, ...]
+    message: str
+
+    @property
+    def amount(self) -> Money | None:
+        """The amount to add to the cart, when that is all it lacks."""
+        amounts = [m.amount for m in self.missing if m.amount is not None]
+        return max(amounts, key=lambda m: m.amount) if amounts and len(amounts) == len(self.missing) else None
+
+
+class Engine:
+    """Evaluate carts and redeem promotions for one rule set (see docs/checkout.md)."""
+
+    def __init__(self, rules: RuleSet | str | Path, store: Store | str | SqlEngine | None = None,
+                 disabled_ttl: float = 1.0):
+        if not isinstance(rules, RuleSet):
+            from relance.engine.loader import load
+
+            rules = load(rules)
+        self.rules = rules
+        if store is None:
+            store = Store.memory()
+        elif not isinstance(store, Store):
+            store = Store(store)
+        self.store = store
+        self.ledger = Ledger(store.engine, disabled_ttl)
+
+    def reload(self, path: str | Path) -> RuleSet:
+        """Load the rule set again; on any error (RuleSetError) the current one stays in place."""
+        from relance.engine.loader import load
+
+        rules = load(path)
+        self.rules = rules
+        return rules
+
+    # ---- reads ----
+
+    def context(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+                now: dt.datetime | None = None, orders: Sequence[Any] = (), events: Sequence[Any] = (),
+                rfm: Mapping[str, Any] | None = None) -> Context:
+        """The validated context of one checkout (raises DataError naming the bad field)."""
+        when = now or dt.datetime.now(UTC)
+        if when.tzinfo is None:
+            raise DataError("now must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        data: dict[str, Any] = {"orders": list(orders), "events": list(events)}
+        if isinstance(cart, Cart):
+            validated_cart: Cart | None = cart
+        else:
+            validated_cart = None
+            data["cart"] = cart
+        if isinstance(contact, Contact):
+            validated_contact: Contact | None = contact
+        else:
+            validated_contact = None
+            data["contact"] = contact
+        if rfm is not None:
+            data["rfm"] = rfm
+        ctx = Context.from_mapping(data, self.rules, when)
+        if validated_cart is not None or validated_contact is not None:
+            ctx = Context(ctx.now, ctx.tz, validated_contact or ctx.contact, ctx.orders, ctx.events,
+                          validated_cart or ctx.cart, rfm=ctx.rfm)
+        return ctx
+
+    def evaluate(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+                 codes: Sequence[str] = (), now: dt.datetime | None = None, *, orders: Sequence[Any] = (),
+                 events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None, explain: bool = False,
+                 reservation: str | None = None) -> Evaluation:
+        """The promotions this cart gets now; never writes. `explain` also lists the automatic
+        promotions refused for their dates, country or channel (quiet otherwise)."""
+        if isinstance(codes, str):
+            codes = (codes,)
+        ctx = self.context(cart, contact, now, orders, events, rfm)
+        view = _Excluding(self.ledger, reservation) if reservation else self.ledger
+        return evaluate(self.rules, ctx, codes, view, explain)
+
+    def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+                now: dt.datetime | None = None, *, orders: Sequence[Any] = (), events: Sequence[Any] = (),
+                rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
+        """Automatic promotions open now that this cart does not get yet only because of its
+        condition, each with what is missing ("add 12.00 EUR for free shipping")."""
+        ctx = self.context(cart, contact, now, orders, events, rfm)
+        result = evaluate(self.rules, ctx, (), self.ledger, explain=False)
+        out = []
+        for refusal in result.refused:
+            promotion = self.rules.promotions.get(refusal.promotion or "")
+            if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None:
+                continue
+            gaps = tuple(missing(self.rules, promotion.when, ctx))
+            out.append(Opportunity(promotion.name, promotion.title, gaps, _message(promotion.title or promotion.name,
+                                                                                   gaps)))
+        return out
+
+    # ---- writes ----
+
+    def redeem(self, evaluation: Evaluation, order_id: str, idempotency_key: str | None = None,
+               now: dt.datetime | None = None, reservation: str | None = None) -> Receipt:
+        """Record every promotion of `evaluation` for this order, all or none, after counting the
+        limits again inside the transaction. The same key (default: the order id) twice records
+        once and returns the first receipt. Raises RedemptionError with the refusals."""
+        when = now or dt.datetime.now(UTC)
+        key = idempotency_key or f"order:{order_id}"
+        return self.ledger.record(self.rules, evaluation, order_id, key, when, reservation=reservation)
+
+    def reserve(self, evaluation: Evaluation, cart_id: str, ttl: dt.timedelta = dt.timedelta(minutes=15),
+                key: str | None = None, now: dt.datetime | None = None) -> Receipt:
+        """Hold the promotions of a cart for `ttl` (they count towards the limits meanwhile), so
+        the last unit of a capped code is not promised to two carts. Redeem with `reservation=`."""
+        when = now or dt.datetime.now(UTC)
+        return self.ledger.record(self.rules, evaluation, cart_id, key or f"reserve:{cart_id}:{uuid.uuid4().hex}",
+                                  when, expires_at=when + ttl)
+
+    def release(self, reservation: str) -> int:
+        return self.ledger.release(reservation)
+
+    def rollback(self, order_id: str) -> int:
+        """Undo an order's redemptions (cancel or refund); limits and budgets count them no more."""
+        return self.ledger.rollback(order_id)
+
+    def disable(self, promotion: str, note: str | None = None, now: dt.datetime | None = None) -> None:
+        """Stop a promotion now, without a rule change (evaluation sees it within `disabled_ttl`;
+        redemption at once)."""
+        self._known(promotion)
+        self.ledger.set_disabled(promotion, True, now or dt.datetime.now(UTC), note)
+
+    def enable(self, promotion: str, now: dt.datetime | None = None) -> None:
+        self._known(promotion)
+        self.ledger.set_disabled(promotion, False, now or dt.datetime.now(UTC))
+
+    def _known(self, promotion: str) -> None:
+        if promotion not in self.rules.promotions:
+            from relance.engine.diagnostics import did_you_mean
+
+            hint = did_you_mean(promotion, self.rules.promotions)
+            raise KeyError(f"no promotion {promotion!r} in this rule set" + (f"; {hint}" if hint else ""))
+
+
+class _Excluding:
+    """The ledger as seen by the cart holding a reservation: its own hold does not count."""
+
+    def __init__(self, ledger: Ledger, reservation: str):
+        self.ledger, self.reservation = ledger, reservation
+
+    def disabled(self) -> frozenset[str]:
+        return self.ledger.disabled()
+
+    def find_code(self, code_key: str) -> Any:
+        return self.ledger.find_code(code_key)
+
+    def usage(self, promotions: Any, contact_id: Any, code_keys: Any, now: Any, tz: Any) -> Any:
+        return self.ledger.usage(promotions, contact_id, code_keys, now, tz, self.reservation)
+
+
+def _message(title: str, gaps: Sequence[Missing]) -> str:
+    if gaps and all(g.amount is not None for g in gaps):
+        amount = max((g.amount for g in gaps if g.amount is not None), key=lambda m: m.amount)
+        return f"add {amount.amount} {amount.currency} for {title}"
+    if len(gaps) == 1 and gaps[0].units is not None:
+        units = gaps[0].units
+        return f"add {units} more item{'s' if units != 1 else ''} for {title}"
+    return f"{title}: " + "; ".join(g.text for g in gaps)
+
