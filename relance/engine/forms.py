@@ -56,12 +56,21 @@ class PromotionForm(_Form):
     description: str | None = None
     code: str | None = Field(None, description="a public code, e.g. SOCIAL500")
     code_pattern: str | None = Field(None, description="a pool of unique codes, e.g. WELC-####-????")
+    code_imported: bool | None = Field(None, description="a pool of codes imported from a file")
+    code_expires_after: str | None = Field(None, description="each pool code's lifetime from its issue, e.g. "
+                                                             "`30 days`")
     when: str | None = Field(None, description="condition on cart, contact and history")
     reward: str | list[str] = Field(description="e.g. `10% off order up to 20 EUR`")
     exclude: str | None = Field(None, description="items never discounted nor counted, e.g. "
                                                    "`items where category == \"low-margin\"`")
     limit: str | None = Field(None, description="e.g. `1 per contact, 5000 total, budget 20000 EUR`")
     valid: str | None = Field(None, description="e.g. `2026-01-01 to 2026-12-31, days mon-fri, hours 08:00-20:00`")
+    only: str | None = Field(None, description="e.g. `country \"FR\" or \"BE\", first order`")
+    priority: int | None = Field(None, description="higher goes first (default 0)")
+    exclusive: bool | None = Field(None, description="applies alone, or not at all")
+    combines_with: str | None = Field(None, description="e.g. `order, shipping`, or `nothing`")
+    base: Literal["before discounts", "after discounts"] | None = Field(
+        None, description="whether the condition and reward see the cart before or after earlier discounts")
 
 
 class RulesForm(_Form):

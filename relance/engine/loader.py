@@ -251,10 +251,19 @@ class _Loader:
     def yaml_promotion(self, located: Located, name: str, promo: Any) -> A.PromotionDecl | None:
         base = ("promotions", name)
         clauses: list[A.Clause] = []
-        for key, unique in (("code", False), ("code_pattern", True)):
+        expires = None
+        if promo.code_expires_after is not None:
+            expires = self.dsl(located, (*base, "code_expires_after"), parse_expression)
+            if expires is not None and not isinstance(expires, A.DurationLit):
+                self.diagnostics.append(Diagnostic.at(expires.span, "E322", "a code lifetime is a duration",
+                                                      "write e.g. `30 days`"))
+                expires = None
+        for key, unique in (("code", False), ("code_pattern", True), ("code_imported", True)):
             value = getattr(promo, key)
-            if value is not None:
-                clauses.append(A.CodeClause(unique, value, span=located.span((*base, key))))
+            if value is not None and value is not False:
+                text = "" if value is True else value
+                clauses.append(A.CodeClause(unique, text, expires if unique else None,
+                                            span=located.span((*base, key))))
         if promo.when is not None:
             cond = self.dsl(located, (*base, "when"), parse_expression)
             if cond is not None:
@@ -265,11 +274,18 @@ class _Loader:
             reward = self.dsl(located, loc, parse_reward)
             if reward is not None:
                 clauses.append(A.RewardClause(reward, span=reward.span))
-        for key, keyword in (("exclude", "exclude"), ("limit", "limit"), ("valid", "valid")):
+        for key, keyword in (("exclude", "exclude"), ("limit", "limit"), ("valid", "valid"), ("only", "only"),
+                             ("combines_with", "combines with")):
             if getattr(promo, key) is not None:
                 clause = self.dsl(located, (*base, key), _clause_parser(keyword))
                 if clause is not None:
                     clauses.append(clause)
+        if promo.priority is not None:
+            clauses.append(A.PriorityClause(promo.priority, span=located.span((*base, "priority"))))
+        if promo.exclusive:
+            clauses.append(A.ExclusiveClause(span=located.span((*base, "exclusive"))))
+        if promo.base is not None:
+            clauses.append(A.BaseClause(promo.base.startswith("before"), span=located.span((*base, "base"))))
         return A.PromotionDecl(name, promo.title, tuple(clauses), span=located.span(base, key=True))
 
 

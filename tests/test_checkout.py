@@ -1,0 +1,356 @@
+"""Checkout semantics, one rule at a time: amounts worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import relance
+from relance.engine import store as S
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
+CONTACT = {"id": "c1", "email": "Anna@Example.fr", "country": "FR", "language": "fr",
+           "created_at": "2026-01-01T00:00:00Z"}
+
+
+def engine(tmp_path: Path, rules: str, project: str = "") -> relance.Engine:
+    (tmp_path / "relance.yaml").write_text("currency: EUR\ntimezone: Europe/Paris\n" + project, encoding="utf-8")
+    (tmp_path / "promos.rules").write_text(rules, encoding="utf-8")
+    return relance.Engine(tmp_path)
+
+
+def cart(*lines: tuple[str, str, int, str], shipping: str = "0", country: str | None = "FR") -> dict:
+    return {"currency": "EUR", "shipping": shipping, "country": country,
+            "items": [{"sku": sku, "category": cat, "quantity": qty, "unit_price": price}
+                      for sku, cat, qty, price in lines]}
+
+
+def eur(text: str) -> relance.Money:
+    return relance.Money(Decimal(text), "EUR")
+
+
+def applied(evaluation: relance.Evaluation, name: str) -> relance.Applied:
+    return next(a for a in evaluation.applied if a.promotion == name)
+
+
+def test_percent_off_order_is_capped_excludes_items_and_allocates_exactly(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion ten "10% up to 5 EUR":
+    reward 10% off order up to 5 EUR
+    exclude items where category == "gift-cards"
+''')
+    result = e.evaluate(cart(("A", "x", 1, "10.00"), ("B", "x", 2, "10.01"), ("G", "gift-cards", 1, "50.00")), now=NOW)
+    ten = applied(result, "ten")
+    # base 10.00 + 20.02 = 30.02 (the gift card is not counted); 10% = 3.002 -> 3.00, under the 5 EUR cap
+    assert ten.base == eur("30.02") and ten.discount == eur("3.00")
+    # in proportion, in cents: A 300 x 1000/3002 = 99.93, B 300 x 2002/3002 = 200.07; the cent left
+    # goes to the larger remainder (A): A 1.00, B 2.00
+    assert {a.sku: a.amount for a in ten.allocations} == {"A": eur("1.00"), "B": eur("2.00")}
+    assert result.total == eur("77.02")  # 80.02 - 3.00
+    big = e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
+    assert applied(big, "ten").discount == eur("5.00")  # 10.00 capped at 5
+
+
+def test_amount_off_each_item_and_fixed_price(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion each "2 EUR off each shoe":
+    reward 2 EUR off each item where category == "shoes"
+
+promotion boot "The boot at 99":
+    reward fixed price 99 EUR items where sku == "BOOT"
+''')
+    result = e.evaluate(cart(("S", "shoes", 3, "1.50"), ("T", "shoes", 2, "40.00"), ("BOOT", "boots", 2, "120.00")),
+                        now=NOW)
+    # 2 EUR per unit, never more than the line: S 3 x 1.50 = 4.50 -> 4.50 (not 6); T 2 x 2 = 4.00
+    assert {a.sku: a.amount for a in applied(result, "each").allocations} == {"S": eur("4.50"), "T": eur("4.00")}
+    # two boots at 120 sell at 99 each: 42.00 off
+    assert applied(result, "boot").discount == eur("42.00")
+
+
+def test_buy_two_get_one_gives_the_cheapest_units_and_ignores_line_order(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion socks "3 for 2":
+    reward buy 2 get 1 free items where category == "socks" up to 2 times
+''')
+    lines = [("A", "socks", 2, "5.00"), ("B", "socks", 3, "3.00"), ("C", "socks", 2, "8.00")]
+    result = e.evaluate(cart(*lines), now=NOW)
+    # 7 units -> 2 groups (capped at 2 times) -> the 2 cheapest units (two B at 3.00) are free
+    assert applied(result, "socks").discount == eur("6.00")
+    assert {a.sku: a.amount for a in applied(result, "socks").allocations} == {"B": eur("6.00")}
+    shuffled = e.evaluate(cart(*reversed(lines)), now=NOW)
+    assert applied(shuffled, "socks").discount == eur("6.00")
+
+
+def test_a_threshold_sees_the_cart_after_earlier_discounts_unless_base_before(tmp_path: Path) -> None:
+    rules = '''
+promotion shoes "20% off shoes":
+    reward 20% off items where category == "shoes"
+
+promotion ship "Free shipping from 50 EUR":
+    when cart.subtotal >= 50 EUR
+    reward free shipping
+'''
+    e = engine(tmp_path, rules)
+    result = e.evaluate(cart(("S", "shoes", 1, "55.00"), shipping="4.90"), now=NOW)
+    # 55.00 - 11.00 = 44.00 < 50: the customer does not get free shipping (the Saleor bug avoided)
+    refusal = result.refusal("ship")
+    assert refusal is not None and refusal.reason == "condition_not_met"
+    assert refusal.condition is not None and refusal.condition.text == "cart.subtotal >= 50 EUR"
+    assert refusal.condition.line == 6 and refusal.condition.path.endswith("promos.rules")
+    assert ("cart.subtotal", "44.00 EUR") in refusal.condition.values
+    assert result.total == eur("48.90")
+    before = engine(tmp_path, rules.replace("reward free shipping", "reward free shipping\n    base before discounts"))
+    assert before.evaluate(cart(("S", "shoes", 1, "55.00"), shipping="4.90"), now=NOW).total == eur("44.00")
+
+
+def test_exclusive_promotions_follow_the_declared_policy(tmp_path: Path) -> None:
+    rules = '''
+promotion small "5 EUR off":
+    priority 10
+    reward 5 EUR off order
+
+promotion big "30% off, alone":
+    exclusive
+    reward 30% off order
+'''
+    e = engine(tmp_path, rules)
+    result = e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
+    # policy priority: `small` comes first, so the exclusive one cannot apply
+    assert [a.promotion for a in result.applied] == ["small"]
+    assert result.refusal("big").reason == "not_combinable"
+    best = engine(tmp_path, rules, "guards:\n  exclusive: best\n")
+    result = best.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
+    assert [a.promotion for a in result.applied] == ["big"]  # 30.00 beats 5.00
+    assert result.refusal("small").reason == "not_combinable"
+
+
+def test_combines_with_is_checked_both_ways(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion ten:
+    reward 10% off order
+    combines with shipping
+
+promotion socks:
+    reward 1 EUR off items where category == "socks"
+
+promotion ship:
+    reward free shipping
+''')
+    result = e.evaluate(cart(("A", "socks", 1, "10.00"), shipping="3.00"), now=NOW)
+    # items go first: socks applies; ten (order) does not combine with items; ship stacks with both
+    assert sorted(a.promotion for a in result.applied) == ["ship", "socks"]
+    assert result.refusal("ten").reason == "not_combinable"
+
+
+def test_max_discount_guard_caps_the_sum(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion a:
+    reward 40% off order
+
+promotion b:
+    reward 20 EUR off order
+''', "guards:\n  max_discount: 50%\n")
+    result = e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
+    # a: 40.00; b: 20.00 would make 60.00 > 50% of 100 -> capped at 10.00
+    assert applied(result, "b").discount == eur("10.00") and applied(result, "b").capped_by == "max_discount"
+    assert result.discount == eur("50.00")
+
+
+def test_validity_reasons_in_the_rule_set_time_zone(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion xmas:
+    code "XMAS"
+    reward 10% off order
+    valid 2026-12-20 to 2026-12-26, days mon-fri, hours 09:00-18:00
+''')
+    c = cart(("A", "x", 1, "10.00"))
+
+    def reason(at: dt.datetime) -> str | None:
+        refusal = e.evaluate(c, codes=["xmas"], now=at).refusal("XMAS")
+        return refusal.reason if refusal else None
+
+    assert reason(dt.datetime(2026, 12, 19, 12, tzinfo=UTC)) == "not_started"
+    assert reason(dt.datetime(2026, 12, 21, 12, tzinfo=UTC)) is None  # Monday 13:00 in Paris
+    assert reason(dt.datetime(2026, 12, 21, 17, 30, tzinfo=UTC)) == "outside_hours"  # 18:30 in Paris
+    assert reason(dt.datetime(2026, 12, 26, 12, tzinfo=UTC)) == "outside_days"  # Saturday
+    assert reason(dt.datetime(2026, 12, 26, 23, 30, tzinfo=UTC)) == "expired"  # the 27th in Paris
+
+
+def test_restrictions_have_their_own_reasons(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion en:
+    code "HELLO"
+    reward 10% off order
+    only language "en"
+
+promotion de:
+    code "HALLO"
+    reward 10% off order
+    only country "DE"
+
+promotion anna:
+    code "SORRY-ANNA"
+    reward 100% off items where sku == "MUG"
+    only email "anna@example.fr"
+
+promotion first:
+    code "FIRST"
+    reward 5 EUR off order
+    only first order
+''')
+    c = cart(("MUG", "x", 1, "12.00"), ("A", "x", 1, "10.00"))
+    result = e.evaluate(c, CONTACT, codes=["hello", "hallo", "sorry-anna", "first"], now=NOW,
+                        orders=[{"id": "o1", "created_at": "2026-02-01T00:00:00Z", "status": "paid",
+                                 "total": "20.00", "currency": "EUR"}])
+    assert result.refusal("HELLO").reason == "wrong_language"
+    assert result.refusal("HALLO").reason == "wrong_country"
+    assert result.refusal("FIRST").reason == "not_first_order"
+    assert applied(result, "anna").discount == eur("12.00")  # her email, any case; the mug only
+    other = e.evaluate(c, {**CONTACT, "id": "c2", "email": "bob@example.fr"}, codes=["SORRY-ANNA"], now=NOW)
+    assert other.refusal("sorry-anna").reason == "wrong_contact"
+    guest = e.evaluate(c, None, codes=["SORRY-ANNA"], now=NOW)
+    assert guest.refusal("SORRY-ANNA").reason == "contact_required"
+
+
+def test_pool_codes_expire_and_can_be_bound_to_a_contact(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion welcome:
+    code unique pattern "WELC-####" expires after 30 days
+    reward 10% off order
+''')
+    with e.store.engine.begin() as conn:
+        conn.execute(S.codes.insert(), [
+            {"code_key": "WELC-2345", "code": "WELC-2345", "promotion": "welcome", "issued_at": NOW,
+             "expires_at": NOW + dt.timedelta(days=30), "contact_id": None},
+            {"code_key": "WELC-6789", "code": "WELC-6789", "promotion": "welcome", "issued_at": NOW,
+             "expires_at": None, "contact_id": "c1"}])
+    c = cart(("A", "x", 1, "10.00"))
+    assert applied(e.evaluate(c, codes=["welc-2345"], now=NOW), "welcome").discount == eur("1.00")
+    late = e.evaluate(c, codes=["WELC-2345"], now=NOW + dt.timedelta(days=31))
+    assert late.refusal("WELC-2345").reason == "code_expired"
+    assert e.evaluate(c, CONTACT, codes=["WELC-6789"], now=NOW).applied
+    stranger = e.evaluate(c, {**CONTACT, "id": "c9"}, codes=["WELC-6789"], now=NOW)
+    assert stranger.refusal("WELC-6789").reason == "wrong_contact"
+    used = e.evaluate(c, codes=["WELC-2345"], now=NOW)
+    e.redeem(used, "o1", now=NOW)
+    assert e.evaluate(c, codes=["WELC-2345"], now=NOW).refusal("WELC-2345").reason == "usage_limit_reached"
+
+
+def test_budget_caps_the_last_discount_then_refuses(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion b:
+    reward 10 EUR off order
+    limit budget 25 EUR
+''')
+    c = cart(("A", "x", 1, "50.00"))
+    for order in ("o1", "o2"):
+        e.redeem(e.evaluate(c, now=NOW), order, now=NOW)
+    third = e.evaluate(c, now=NOW)
+    assert applied(third, "b").discount == eur("5.00") and applied(third, "b").capped_by == "budget"
+    e.redeem(third, "o3", now=NOW)
+    assert e.evaluate(c, now=NOW).refusal("b").reason == "budget_exhausted"
+    e.rollback("o2")
+    assert applied(e.evaluate(c, now=NOW), "b").discount == eur("10.00")
+
+
+def test_evaluate_never_writes_and_redeem_is_idempotent(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion social:
+    code "SOCIAL"
+    reward 10% off order
+    limit 1 total
+''')
+    c = cart(("A", "x", 1, "10.00"))
+    result = e.evaluate(c, codes=["SOCIAL"], now=NOW)
+
+    def rows() -> int:
+        with e.store.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(S.redemptions)) or 0
+
+    assert rows() == 0
+    first = e.redeem(result, "o1", now=NOW)
+    again = e.redeem(result, "o1", now=NOW)
+    assert rows() == 1 and again.replayed and not first.replayed and again.redemptions == first.redemptions
+    with pytest.raises(relance.RedemptionError) as refused:
+        e.redeem(result, "o2", now=NOW)
+    assert refused.value.refusals[0].reason == "usage_limit_reached"
+    with pytest.raises(relance.RedemptionError):
+        e.redeem(result, "o3", idempotency_key="order:o1", now=NOW)  # a key is for one order
+    assert e.rollback("o1") == 1 and e.rollback("o1") == 0
+    assert e.redeem(result, "o2", now=NOW).redemptions
+
+
+def test_disable_stops_a_promotion_without_a_rule_change(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion social:
+    code "SOCIAL"
+    reward 10% off order
+''')
+    c = cart(("A", "x", 1, "10.00"))
+    result = e.evaluate(c, codes=["SOCIAL"], now=NOW)
+    e.disable("social", note="leaked on a forum")
+    with pytest.raises(relance.RedemptionError):
+        e.redeem(result, "o1", now=NOW)
+    assert e.evaluate(c, codes=["SOCIAL"], now=NOW).refusal("SOCIAL").reason == "disabled"
+    e.enable("social")
+    assert e.evaluate(c, codes=["SOCIAL"], now=NOW).applied
+    with pytest.raises(KeyError, match="did you mean"):
+        e.disable("socail")
+
+
+def test_a_reservation_holds_the_last_unit(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion last:
+    code "LAST"
+    reward 10% off order
+    limit 1 total
+''')
+    c = cart(("A", "x", 1, "10.00"))
+    mine = e.evaluate(c, codes=["LAST"], now=NOW)
+    hold = e.reserve(mine, "cart-a", ttl=dt.timedelta(minutes=10), now=NOW)
+    assert e.evaluate(c, codes=["LAST"], now=NOW).refusal("LAST").reason == "usage_limit_reached"
+    assert e.evaluate(c, codes=["LAST"], now=NOW, reservation=hold.key).applied  # its own hold does not count
+    later = NOW + dt.timedelta(minutes=11)
+    assert e.evaluate(c, codes=["LAST"], now=later).applied  # the hold expired
+    e.redeem(mine, "order-a", now=NOW + dt.timedelta(minutes=5), reservation=hold.key)
+    assert e.evaluate(c, codes=["LAST"], now=later).refusal("LAST").reason == "usage_limit_reached"
+
+
+def test_qualify_says_what_is_missing(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion ship "free shipping":
+    when cart.subtotal >= 50 EUR
+    reward free shipping
+
+promotion three "a third item":
+    when count(cart.items) >= 3
+    reward 5% off order
+''')
+    found = {o.promotion: o for o in e.qualify(cart(("A", "x", 1, "38.00")), now=NOW)}
+    assert found["ship"].amount == eur("12.00") and found["ship"].message == "add 12.00 EUR for free shipping"
+    assert found["three"].message == "add 2 more items for a third item"
+
+
+def test_currency_and_bad_data(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion five:
+    code "FIVE"
+    reward 5 EUR off order
+''')
+    usd = {"currency": "USD", "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}]}
+    assert e.evaluate(usd, codes=["FIVE"], now=NOW).refusal("FIVE").reason == "wrong_currency"
+    with pytest.raises(relance.DataError, match="quantity"):
+        e.evaluate({"currency": "EUR", "items": [{"sku": "A", "quantity": -1, "unit_price": "1"}]}, now=NOW)
+
+
+def test_a_rule_set_that_does_not_load_leaves_the_current_one(tmp_path: Path) -> None:
+    e = engine(tmp_path, "promotion a:\n    reward 5 EUR off order\n")
+    (tmp_path / "promos.rules").write_text("promotion a:\n    reward 5 EUR of order\n", encoding="utf-8")
+    with pytest.raises(relance.RuleSetError):
+        e.reload(tmp_path)
+    assert e.evaluate(cart(("A", "x", 1, "10.00")), now=NOW).applied
