@@ -258,6 +258,8 @@ class Checkout:
         self.shipping = _minor(cart.shipping, self.digits) if cart.shipping is not None else 0
         self.subtotal = sum(self.gross)
         self.refused: list[Refusal] = []
+        self.unmet: dict[str, Context] = {}
+        """The context each promotion whose condition was false saw (for `qualify`)."""
         self.contact = ctx.contact
         self.max_discount = _guard_minor(rules.guards.get("max_discount"), self.subtotal, self.currency, self.digits)
 
@@ -268,7 +270,9 @@ class Checkout:
 
     def candidates(self, codes: Sequence[str]) -> list[_Candidate]:
         now, tz = self.ctx.now, self.rules.timezone
-        found: list[_Candidate] = [_Candidate(p) for p in self.rules.automatic_at(now)]
+        automatic = self.rules.automatic_at(now) if not self.explain else \
+            tuple(p for p in self.rules.promotions.values() if p.automatic)
+        found: list[_Candidate] = [_Candidate(p) for p in automatic]
         by_name = {c.promotion.name for c in found}
         for raw in dict.fromkeys(c for c in codes if c and c.strip()):
             key = normalize_code(raw)
@@ -285,8 +289,9 @@ class Checkout:
                 self.refuse(promotion, raw, "already_applied")
                 continue
             if row is not None:
-                if row.expires_at is not None and now >= row.expires_at:
-                    local = row.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+                expires_at = promotion.code_expiry(row.issued_at, row.expires_at, tz)
+                if expires_at is not None and now >= expires_at:
+                    local = expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
                     self.refuse(promotion, raw, "code_expired", f"this code expired on {local}")
                     continue
                 if row.contact_id is not None and (self.contact is None or self.contact.id != row.contact_id):
@@ -314,18 +319,19 @@ class Checkout:
         reason = promotion.window.refusal(self.ctx.now, self.rules.timezone)
         if reason is not None:
             raise _Refused(reason)
-        if promotion.currencies and self.currency not in promotion.currencies:
+        if (promotion.currencies and self.currency not in promotion.currencies) or \
+                (promotion.limits.budget_currency is not None and self.currency != promotion.limits.budget_currency):
             raise _Refused("wrong_currency")
         only = promotion.restrictions
         if only.countries is not None:
             country = self.cart.country or (self.contact.country if self.contact else None)
-            if country not in only.countries:
+            if country is None or country.strip().upper() not in only.countries:
                 raise _Refused("wrong_country")
         if only.channels is not None and self.cart.channel not in only.channels:
             raise _Refused("wrong_channel")
         if only.languages is not None:
             language = self.contact.language if self.contact else None
-            if language is None or language.split("-")[0] not in {v.split("-")[0] for v in only.languages}:
+            if language is None or _language(language) not in only.languages:
                 raise _Refused("wrong_language")
         if only.contacts is not None or only.emails is not None:
             if self.contact is None:
@@ -447,6 +453,7 @@ class Checkout:
         promotion = candidate.promotion
         ctx, visible, shipping_base = self.view(promotion, state)
         if promotion.condition is not None and promotion.condition(ctx) is not True:
+            self.unmet[promotion.name] = ctx
             raise _Refused("condition_not_met", condition=self.failing(promotion, ctx))
         budget_left = self.check_limits(promotion, candidate, usage)
         lines: dict[int, int] = {}
@@ -627,9 +634,14 @@ def over_limit(promotion: Promotion, used: Usage, contact_id: str | None, code_k
 
 
 _QUIET = frozenset({"not_started", "expired", "outside_days", "outside_hours", "disabled", "wrong_country",
-                    "wrong_language", "wrong_channel", "wrong_currency"})
+                    "wrong_language", "wrong_channel", "wrong_currency", "nothing_to_discount"})
 """Automatic promotions refused for these reasons are not listed unless asked (`explain`): a shop
 with a thousand past campaigns does not want a thousand lines per cart."""
+
+
+def _language(code: str) -> str:
+    """`fr`, `FR`, `fr-BE` and `fr_FR` all read as `fr`: a language restriction is on the language."""
+    return code.strip().replace("_", "-").split("-")[0].lower()
 
 
 def _label(promotion: Promotion) -> str:

@@ -22,8 +22,17 @@ from sqlalchemy import Connection, Engine, Table, delete, insert
 from relance.engine import types as T
 from relance.engine.context import coerce_attribute, explain_validation
 from relance.engine.models import UTC, Contact, Event, Order
-from relance.engine.store import (contact_row, contacts, create_schema, dialect_insert, event_row, events,
-                                  order_items, order_rows, orders)
+from relance.engine.store import (
+    contact_row,
+    contacts,
+    create_schema,
+    dialect_insert,
+    event_row,
+    events,
+    order_items,
+    order_rows,
+    orders,
+)
 
 BATCH = 5000
 TRUE = {"true", "1", "yes", "y", "t"}

@@ -7,8 +7,9 @@ obviously right over being fast; `relance eval` uses it too.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from relance.engine import ast as A
 from relance.engine import runtime as R
@@ -244,7 +245,7 @@ def _align(value: Any, kind: str, ctx: Context) -> Any:
 def datetime_literal(node: A.DateTimeLit, tz: dt.tzinfo) -> dt.datetime:
     from relance.engine.context import zone
 
-    return node.value.replace(tzinfo=zone(node.zone) if node.zone else tz).astimezone(dt.timezone.utc)
+    return node.value.replace(tzinfo=zone(node.zone) if node.zone else tz).astimezone(dt.UTC)
 
 
 def read_field(obj: Any, name: str, custom: bool) -> Any:

@@ -20,13 +20,14 @@ from sqlalchemy import Engine, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relance.engine import store as S
+from relance.engine.codes import find_code
 from relance.engine.checkout import REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
 from relance.engine.promotion import Promotion
 
 if TYPE_CHECKING:
     from relance.engine.ruleset import RuleSet
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class RedemptionError(Exception):
@@ -82,12 +83,12 @@ class Ledger:
 
     def find_code(self, code_key: str) -> CodeRow | None:
         with self.engine.connect() as conn:
-            return _code_row(conn, code_key)
+            return find_code(conn, code_key)
 
     def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
               now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:
         with self.engine.connect() as conn:
-            return _usage(conn, [p.name for p in promotions], contact_id, list(code_keys), now, tz, exclude_batch)
+            return _usage(conn, {p.name: p.limits.budget_currency for p in promotions}, contact_id, list(code_keys), now, tz, exclude_batch)
 
     # ---- writes ----
 
@@ -106,7 +107,15 @@ class Ledger:
                     created_at=now, result=_receipt_json(receipt)))
             except IntegrityError:
                 transaction.rollback()
-                return self._replay(key, order_id, kind)
+                transaction = conn.begin()
+                batches = S.redemption_batches
+                claimed = conn.execute(update(batches).where(  # an order rolled back may be redeemed again
+                    batches.c.key == key, batches.c.order_id == order_id, batches.c.kind == kind,
+                    batches.c.state.in_(("rolled_back", "released"))).values(
+                    state="reserved" if expires_at else "redeemed", created_at=now, result=_receipt_json(receipt)))
+                if not claimed.rowcount:
+                    transaction.rollback()
+                    return self._replay(key, order_id, kind)
             try:
                 refusals = self._check(conn, rules, evaluation, now, reservation)
                 if refusals:
@@ -152,7 +161,8 @@ class Ledger:
         disabled = set(conn.scalars(select(states.c.promotion).where(states.c.promotion.in_(names),
                                                                       states.c.disabled.is_(True))))
         keys = [a.code_key for a in evaluation.applied if a.code_key is not None]
-        usage = _usage(conn, names, evaluation.contact_id, keys, now, rules.timezone, reservation)
+        budgets = {n: rules.promotions[n].limits.budget_currency if n in rules.promotions else None for n in names}
+        usage = _usage(conn, budgets, evaluation.contact_id, keys, now, rules.timezone, reservation)
         refusals = []
         for applied in evaluation.applied:
             promotion = rules.promotions.get(applied.promotion)
@@ -166,7 +176,7 @@ class Ledger:
             elif (window := promotion.window.refusal(now, rules.timezone)) is not None:
                 reason = window
             elif applied.code_key is not None and promotion.pool:
-                row = _code_row(conn, applied.code_key)
+                row = find_code(conn, applied.code_key)
                 if row is None or row.promotion != promotion.name:
                     reason = "unknown_code"
                 elif row.expires_at is not None and now >= row.expires_at:
@@ -216,13 +226,6 @@ def _release(conn: Any, key: str) -> int:
     return int(result.rowcount or 0)
 
 
-def _code_row(conn: Any, code_key: str) -> CodeRow | None:
-    row = conn.execute(select(S.codes).where(S.codes.c.code_key == code_key)).first()
-    if row is None:
-        return None
-    return CodeRow(row.code, row.code_key, row.promotion, row.contact_id, row.issued_at, row.expires_at)
-
-
 def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     """The start of today, of this week (Monday) and of this month, in the rule set's zone, as UTC."""
     today = now.astimezone(tz).date()
@@ -233,7 +236,7 @@ def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.dat
     return start(today), start(today - dt.timedelta(days=today.weekday())), start(today.replace(day=1))
 
 
-def _usage(conn: Any, names: Sequence[str], contact_id: str | None, code_keys: Sequence[str], now: dt.datetime,
+def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, code_keys: Sequence[str], now: dt.datetime,
            tz: dt.tzinfo, exclude_batch: str | None) -> dict[str, Usage]:
     r = S.redemptions
     counting = or_(r.c.state == "redeemed", and_(r.c.state == "reserved", r.c.expires_at > now))
@@ -245,18 +248,22 @@ def _usage(conn: Any, names: Sequence[str], contact_id: str | None, code_keys: S
         return func.coalesce(func.sum(case((r.c.at >= start, 1), else_=0)), 0)
 
     mine = case((r.c.contact_id == contact_id, 1), else_=0) if contact_id is not None else None
-    query = select(r.c.promotion, func.count(), func.coalesce(func.sum(r.c.amount_minor), 0),
+    query = select(r.c.promotion, r.c.currency, func.count(), func.coalesce(func.sum(r.c.amount_minor), 0),
                    func.coalesce(func.sum(mine), 0) if mine is not None else func.count() * 0,
                    since(day), since(week), since(month)
-                   ).where(r.c.promotion.in_(names), counting).group_by(r.c.promotion)
+                   ).where(r.c.promotion.in_(list(names)), counting).group_by(r.c.promotion, r.c.currency)
     codes: dict[str, int] = {}
     if code_keys:
         codes = {key: n for key, n in conn.execute(select(r.c.code_key, func.count()).where(
             r.c.code_key.in_(code_keys), counting).group_by(r.c.code_key))}
-    out = {name: Usage(codes=codes) for name in names}
-    for name, total, spent, contact, in_day, in_week, in_month in conn.execute(query):
-        out[name] = Usage(int(total), int(contact), int(in_day), int(in_week), int(in_month), int(spent), codes)
-    return out
+    counts: dict[str, list[int]] = {name: [0, 0, 0, 0, 0, 0] for name in names}
+    for name, currency, total, spent, contact, in_day, in_week, in_month in conn.execute(query):
+        row = counts[name]
+        for i, value in enumerate((total, contact, in_day, in_week, in_month)):
+            row[i] += int(value)
+        if currency == names[name]:  # a budget adds up amounts in its own currency only
+            row[5] += int(spent)
+    return {name: Usage(*row, codes=codes) for name, row in counts.items()}
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:

@@ -21,11 +21,24 @@ from relance.engine.compiler import compile_function
 from relance.engine.context import zone
 from relance.engine.datamodel import RECORDS
 from relance.engine.diagnostics import Diagnostic, RuleSetError, did_you_mean, one_of
-from relance.engine.forms import (LANGUAGE_VERSION, PROJECT_FILES, ProjectFile, PromotionForm, RulesForm, SegmentForm,
-                                  attribute_type)
+from relance.engine.forms import (
+    LANGUAGE_VERSION,
+    PROJECT_FILES,
+    ProjectFile,
+    PromotionForm,
+    RulesForm,
+    SegmentForm,
+    attribute_type,
+)
 from relance.engine.money import MINOR_UNITS, is_currency
-from relance.engine.parser import (MAX_SOURCE_CHARS, ParseFailure, parse_clause, parse_expression, parse_reward,
-                                   parse_rules)
+from relance.engine.parser import (
+    MAX_SOURCE_CHARS,
+    ParseFailure,
+    parse_clause,
+    parse_expression,
+    parse_reward,
+    parse_rules,
+)
 from relance.engine.promotion import compile_promotion
 from relance.engine.ruleset import RuleSet, Segment
 from relance.engine.yamlsource import Located, YamlFailure, load_located, scalar_origin
@@ -258,6 +271,11 @@ class _Loader:
                 self.diagnostics.append(Diagnostic.at(expires.span, "E322", "a code lifetime is a duration",
                                                       "write e.g. `30 days`"))
                 expires = None
+            if not (promo.code_pattern or promo.code_imported):
+                self.diagnostics.append(Diagnostic.at(located.span((*base, "code_expires_after"), key=True), "E323",
+                                                      "only pool codes expire after their issue",
+                                                      "add `code_pattern: \"WELC-####\"` or `code_imported: true`; "
+                                                      "for a public code, use `valid: until ...`"))
         for key, unique in (("code", False), ("code_pattern", True), ("code_imported", True)):
             value = getattr(promo, key)
             if value is not None and value is not False:
@@ -598,6 +616,15 @@ def _topological(depends: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(order)
 
 
+def _enclosing_rule_set(folder: Path) -> Path:
+    """The folder itself if it has a project file, else the nearest parent that has one (a
+    sub-folder of a rule set is checked with the whole set), else the folder."""
+    for candidate in (folder, *folder.resolve().parents):
+        if find_project_file(candidate) is not None:
+            return candidate
+    return folder
+
+
 def load(path: str | Path) -> RuleSet:
     """Load, check and compile a rule set; raises `RuleSetError` with every diagnostic.
 
@@ -608,7 +635,7 @@ def load(path: str | Path) -> RuleSet:
     if not target.exists():
         raise RuleSetError([Diagnostic(str(path), 1, 1, 1, 1, "E005", "no such file or folder",
                                        "give the folder of the rule set, e.g. `rules/examples`")])
-    root = target if target.is_dir() else target.parent
+    root = _enclosing_rule_set(target if target.is_dir() else target.parent)
     display_root = Path.cwd()
     try:
         root.resolve().relative_to(display_root.resolve())

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 
 from relance.engine.money import MINOR_UNITS, Money, is_currency
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _zone(info: ValidationInfo) -> dt.tzinfo:

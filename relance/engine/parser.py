@@ -471,7 +471,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def compare(self, meta, c):  # type: ignore[no-untyped-def]
         return A.Compare(str(c[1]), c[0], c[2], span=self._s(meta))
 
-    def _cmp(op: str):  # type: ignore[no-untyped-def]  # noqa: N805
+    def _cmp(op: str):  # type: ignore[no-untyped-def]
         @v_args(meta=True)
         def method(self, meta, c):  # type: ignore[no-untyped-def]
             return A.Compare(op, c[0], c[1], span=self._s(meta))

@@ -8,6 +8,7 @@ checkout (`checkout.py`) runs no parsing, no look-up by name and no pydantic per
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +22,8 @@ from relance.engine.money import MINOR_UNITS
 
 CLASSES = ("order", "items", "shipping")
 """Promotion classes for stacking: what part of the cart a reward takes its discount from."""
+
+_RANK = {"items": 0, "order": 1, "shipping": 2}
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -153,15 +156,24 @@ class Promotion:
     def classes(self) -> frozenset[str]:
         return frozenset(r.klass for r in self.rewards)
 
+    def code_expiry(self, issued_at: dt.datetime | None, stored: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
+        """When a pool code stops working: its own date, else its issue plus `expires after`."""
+        if stored is not None or self.code_lifetime is None or issued_at is None:
+            return stored
+        from relance.engine.runtime import shift
+
+        return shift(issued_at, self.code_lifetime.amount, self.code_lifetime.unit, tz)  # type: ignore[no-any-return]
+
     @property
     def when(self) -> A.Expr | None:
         return next((c.condition for c in self.declaration.clauses if isinstance(c, A.WhenClause)), None)
 
     @property
     def order(self) -> tuple[int, int, str]:
-        """Where it comes in the walk: priority, then items before order before shipping, then name."""
-        rank = min((CLASSES.index(c) for c in self.classes), default=0)
-        return -self.priority, (1, 0, 2)[rank], self.name
+        """Where it comes in the walk: priority, then items before order before shipping and gifts
+        (perks whose thresholds should see the money discounts), then name."""
+        rank = min((2 if r.kind == "gift" else _RANK[r.klass] for r in self.rewards), default=0)
+        return -self.priority, rank, self.name
 
     def stacks_with(self, other: Promotion) -> bool:
         """Both must accept each other's classes (as Shopify's combinations do)."""
@@ -169,10 +181,15 @@ class Promotion:
 
 
 def normalize_code(code: str) -> str:
-    """The look-up key of a code: case and spaces do not matter to a customer typing it."""
-    import unicodedata
+    """The look-up key of a code: a customer's case, spaces and full-width forms do not matter.
 
-    return "".join(unicodedata.normalize("NFKC", code).split()).upper()
+    NFKC first (full-width letters, non-breaking spaces), then no white space at all and upper
+    case, then NFKC again since upper-casing may decompose a character (`ΐ`): the key of a key is
+    itself."""
+    if code.isascii():
+        return "".join(code.split()).upper()
+    text = "".join(unicodedata.normalize("NFKC", code).split()).upper()
+    return unicodedata.normalize("NFKC", text)
 
 
 def compile_promotion(decl: A.PromotionDecl, ann: Annotations, currency: str, tz: dt.tzinfo,
@@ -261,7 +278,7 @@ def _moment(node: A.DateLit | A.DateTimeLit, tz: dt.tzinfo, end: bool) -> dt.dat
     if isinstance(node, A.DateTimeLit):
         return datetime_literal(node, tz)
     day = node.value + dt.timedelta(days=1) if end else node.value
-    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
 
 
 def _window(clause: A.ValidClause, tz: dt.tzinfo) -> Window:
@@ -294,7 +311,8 @@ def _restrictions(clause: A.OnlyClause) -> Restrictions:
         elif item.kind == "email":
             values["emails"] = frozenset(v.strip().lower() for v in item.values)
         else:
-            values[plural[item.kind]] = frozenset(item.values)
+            values[plural[item.kind]] = frozenset(v.split("-")[0] for v in item.values) \
+                if item.kind == "language" else frozenset(item.values)
     return Restrictions(**values)
 
 

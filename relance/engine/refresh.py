@@ -18,9 +18,15 @@ from sqlalchemy import Connection, Engine, String, and_, delete, exists, func, i
 from relance.engine.rfm import compute_sql
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import sql_compiler
-from relance.engine.store import (UTCDateTime, create_schema, dialect_insert, segment_events, segment_members,
-                                  segment_refreshes,
-                                  segment_scratch)
+from relance.engine.store import (
+    UTCDateTime,
+    create_schema,
+    dialect_insert,
+    segment_events,
+    segment_members,
+    segment_refreshes,
+    segment_scratch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ def _refresh_one(conn: Connection, name: str, members_query: Any, now: dt.dateti
     still_in = exists().where(scratch.c.segment == name, scratch.c.contact_id == stored.c.contact_id)
     newcomers = and_(scratch.c.segment == name, ~is_member)
     leavers = and_(stored.c.segment == name, ~still_in)
-    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     at = literal(now, UTCDateTime)
 
     def event(kind: str, column: Any) -> Any:

@@ -69,7 +69,7 @@ class RuleSet:
         if found is None:
             if len(self._active) > 16:
                 self._active.clear()
-            first = dt.datetime.fromtimestamp(minute * 60, dt.timezone.utc)
+            first = dt.datetime.fromtimestamp(minute * 60, dt.UTC)
             last = first + dt.timedelta(minutes=1)
             found = tuple(p for p in self.promotions.values() if p.automatic and
                           (p.window.start is None or p.window.start < last) and

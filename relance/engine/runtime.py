@@ -16,6 +16,7 @@ from typing import Any
 
 from relance.engine.money import Money
 
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     """`3 months`: kept symbolic, because a month has no fixed length."""
@@ -31,7 +32,7 @@ def as_datetime(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """A date is its midnight in the rule set's time zone."""
     if isinstance(value, dt.datetime):
         return value
-    return dt.datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(dt.timezone.utc)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(dt.UTC)
 
 
 def local_date(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.date:
@@ -81,7 +82,7 @@ def _shift(value: dt.date | dt.datetime, amount: int, unit: str, tz: dt.tzinfo) 
         assert isinstance(value, dt.datetime)
         delta = dt.timedelta(hours=amount) if unit == "hour" else dt.timedelta(minutes=amount)
         # elapsed time, not wall-clock time: Python adds to the wall clock within one tzinfo
-        return (value.astimezone(dt.timezone.utc) + delta).astimezone(value.tzinfo)
+        return (value.astimezone(dt.UTC) + delta).astimezone(value.tzinfo)
     if isinstance(value, dt.datetime):
         local = value.astimezone(tz)
         moved = _shift(local.date(), amount, unit, tz)

@@ -34,7 +34,7 @@ def members_python(ruleset: RuleSet, name: str, contexts: Iterable[Context]) -> 
 def sql_diagnostics(ruleset: RuleSet) -> list[Diagnostic]:
     """Segments whose condition cannot run over the store, found by compiling each once."""
     problems: list[Diagnostic] = []
-    now = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     compiler = sql_compiler(ruleset, "sqlite", now)  # what is unsupported does not depend on the dialect
     for segment in ruleset.segments.values():
         try:

@@ -18,15 +18,16 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from relance.engine import store as S
-from relance.engine.checkout import Evaluation, evaluate
+from relance.engine.checkout import Checkout, Evaluation, evaluate
 from relance.engine.context import Context, DataError
 from relance.engine.explain import Missing, missing
 from relance.engine.ledger import Ledger, Receipt
 from relance.engine.models import Cart, Contact
 from relance.engine.money import Money
 from relance.engine.ruleset import RuleSet
+from relance.engine.runtime import shift
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Store:
@@ -132,21 +133,13 @@ class Engine:
         return evaluate(self.rules, ctx, codes, view, explain)
 
     def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
-                now: dt.datetime | None = None, *, orders: Sequence[Any] = (), events: Sequence[Any] = (),
-                rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
-        """Automatic promotions open now that this cart does not get yet only because of its
-        condition, each with what is missing ("add 12.00 EUR for free shipping")."""
+                now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] = (),
+                events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
+        """Promotions open now (automatic ones, and those of the codes typed) that this cart does
+        not get only because of its condition, each with what is missing ("add 12.00 EUR for
+        free shipping")."""
         ctx = self.context(cart, contact, now, orders, events, rfm)
-        result = evaluate(self.rules, ctx, (), self.ledger, explain=False)
-        out = []
-        for refusal in result.refused:
-            promotion = self.rules.promotions.get(refusal.promotion or "")
-            if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None:
-                continue
-            gaps = tuple(missing(self.rules, promotion.when, ctx))
-            out.append(Opportunity(promotion.name, promotion.title, gaps, _message(promotion.title or promotion.name,
-                                                                                   gaps)))
-        return out
+        return opportunities(self.rules, ctx, self.ledger, (codes,) if isinstance(codes, str) else codes)
 
     # ---- writes ----
 
@@ -184,12 +177,64 @@ class Engine:
         self._known(promotion)
         self.ledger.set_disabled(promotion, False, now or dt.datetime.now(UTC))
 
+    def issue_codes(self, promotion: str, count: int, contact_id: str | None = None,
+                    now: dt.datetime | None = None) -> list[str]:
+        """New unique codes of a pool promotion (`code unique pattern`), stored at once; each
+        expires after the lifetime its rule declares (`expires after 30 days`), if any."""
+        from relance.engine import codes
+
+        declared = self._pool(promotion)
+        if declared.pattern is None:
+            raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
+        when = now or dt.datetime.now(UTC)
+        return codes.issue_codes(self.store.engine, promotion, declared.pattern, count, when,
+                                 expires_at=self.code_expiry(promotion, when), contact_id=contact_id)
+
+    def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
+        """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
+        all or none (CodeError names the bad lines)."""
+        from relance.engine import codes
+
+        self._pool(promotion)
+        when = now or dt.datetime.now(UTC)
+        return codes.import_codes(self.store.engine, promotion, rows, when, tz=self.rules.timezone)
+
+    def code_expiry(self, promotion: str, issued_at: dt.datetime) -> dt.datetime | None:
+        lifetime = self._pool(promotion).code_lifetime
+        if lifetime is None:
+            return None
+        return shift(issued_at, lifetime.amount, lifetime.unit, self.rules.timezone)  # type: ignore[no-any-return]
+
+    def _pool(self, promotion: str) -> Any:
+        self._known(promotion)
+        declared = self.rules.promotions[promotion]
+        if not declared.pool:
+            raise ValueError(f"promotion {promotion!r} has no pool of codes (`code unique pattern \"...\"` or "
+                             "`code imported`)")
+        return declared
+
     def _known(self, promotion: str) -> None:
         if promotion not in self.rules.promotions:
             from relance.engine.diagnostics import did_you_mean
 
             hint = did_you_mean(promotion, self.rules.promotions)
             raise KeyError(f"no promotion {promotion!r} in this rule set" + (f"; {hint}" if hint else ""))
+
+
+def opportunities(rules: RuleSet, ctx: Context, store: Any, codes: Sequence[str] = ()) -> list[Opportunity]:
+    """`qualify` on a validated context: each gap is measured on the cart the promotion saw
+    (without its excluded items, after the discounts applied before it)."""
+    checkout = Checkout(rules, ctx, store, explain=False)
+    result = checkout.run(codes)
+    out = []
+    for refusal in result.refused:
+        promotion = rules.promotions.get(refusal.promotion or "")
+        seen = checkout.unmet.get(refusal.promotion or "")
+        if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None or seen is None:
+            continue
+        gaps = tuple(missing(rules, promotion.when, seen))
+        out.append(Opportunity(promotion.name, promotion.title, gaps, _message(promotion.title or promotion.name, gaps)))
+    return out
 
 
 class _Excluding:

@@ -14,9 +14,27 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (Boolean, Date, Float, Integer, Numeric, String, and_, case, cast, exists, false, func,
-                        literal_column,
-                        literal, not_, null, or_, select, true)
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause

@@ -14,9 +14,26 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Engine, ForeignKey, Index, Integer,
-                        MetaData, Numeric, String, Table, TypeDecorator, create_engine, event, insert)
-
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+)
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
@@ -24,7 +41,7 @@ from relance.engine import runtime as R
 from relance.engine.context import Context, zone
 from relance.engine.models import Contact, Event, Order
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]

@@ -8,18 +8,18 @@ store, so a rule proven by a test is proven for the database path too.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 import json
-from decimal import Decimal
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from relance.engine import ast as A
 from relance.engine import runtime as R
 from relance.engine import types as T
-from pydantic import BaseModel
-
 from relance.engine.context import Context, DataError
 from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
 from relance.engine.expression import compile_expression
@@ -82,7 +82,7 @@ def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult]
     try:
         spec = TestFile.model_validate(located.data or {})
     except Exception as error:  # pydantic ValidationError: positioned below
-        errors = getattr(error, "errors", lambda: [])()
+        errors = getattr(error, "errors", list)()
         return [], [_form_diagnostic(located, item, TestFile, "a test file") for item in errors]
     results = []
     for index, case in enumerate(spec.tests):
@@ -210,7 +210,7 @@ def _expected_value(text: Any, ruleset: RuleSet, typ: T.Type | None = None) -> A
     if isinstance(tree, (A.Name, A.Attribute)):
         return str(text)
     try:
-        return compile_expression(str(text), ruleset).evaluate(Context(now=dt.datetime.now(dt.timezone.utc),
+        return compile_expression(str(text), ruleset).evaluate(Context(now=dt.datetime.now(dt.UTC),
                                                                        tz=ruleset.timezone))
     except RuleSetError:
         return str(text)

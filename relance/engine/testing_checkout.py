@@ -10,15 +10,15 @@ from typing import Any
 
 from relance.engine.checkout import Evaluation, evaluate
 from relance.engine.context import Context, DataError
-from relance.engine.explain import missing
 from relance.engine.forms import Expectation, TestCase
 from relance.engine.ledger import Ledger
 from relance.engine.models import to_aware
 from relance.engine.money import Money
 from relance.engine.promotion import normalize_code
 from relance.engine.ruleset import RuleSet
+from relance.engine.service import opportunities
 
-CART_KEYS = ("applied", "not_applied", "refused", "total", "discount", "qualify")
+CART_KEYS = ("applied", "not_applied", "refused", "total", "discount", "shipping_discount", "qualify")
 
 
 def is_cart_expectation(expect: Expectation) -> bool:
@@ -79,7 +79,7 @@ def check(rules: RuleSet, expect: Expectation, evaluation: Evaluation, ctx: Cont
         return Money.parse(text, rules.currency)
 
     def compare(what: str, wanted: str | None, actual: Money) -> None:
-        if wanted is not None and money(wanted).amount != actual.amount:
+        if wanted is not None and money(wanted) != actual:
             out.append((what, str(money(wanted)), str(actual)))
 
     applied = {a.promotion: a for a in evaluation.applied}
@@ -99,7 +99,7 @@ def check(rules: RuleSet, expect: Expectation, evaluation: Evaluation, ctx: Cont
             for part in found.allocations:
                 actual[part.sku] = actual[part.sku] + part.amount if part.sku in actual else part.amount
             wanted = {sku: money(v) for sku, v in expect.allocations.items()}
-            if {k: v.amount for k, v in wanted.items()} != {k: v.amount for k, v in actual.items()}:
+            if wanted != actual:
                 out.append((f"{expect.applied} allocations", _show(wanted), _show(actual)))
         if expect.gifts is not None and list(found.gifts) != expect.gifts:
             out.append((f"{expect.applied} gifts", str(expect.gifts), str(list(found.gifts))))
@@ -126,20 +126,21 @@ def check(rules: RuleSet, expect: Expectation, evaluation: Evaluation, ctx: Cont
     return out
 
 
-def check_qualify(rules: RuleSet, expect: Expectation, evaluation: Evaluation, ctx: Context) -> list[tuple[str, str, str]]:
+def check_qualify(expect: Expectation, evaluation: Evaluation, found: Mapping[str, Any],
+                  currency: str) -> list[tuple[str, str, str]]:
     name = expect.qualify or ""
-    promotion = rules.promotions.get(name)
-    refusal = evaluation.refusal(name)
-    if promotion is None or promotion.when is None or refusal is None or refusal.reason != "condition_not_met":
+    opportunity = found.get(name)
+    if opportunity is None:
+        refusal = evaluation.refusal(name)
         state = "applied" if any(a.promotion == name for a in evaluation.applied) else \
             (refusal.reason if refusal else "not a candidate")
         return [(f"qualify {name}", "missing only its condition", state)]
     if expect.missing is None:
         return []
-    gaps = [g.amount for g in missing(rules, promotion.when, ctx) if g.amount is not None]
-    wanted = Money.parse(expect.missing, rules.currency)
-    if not gaps or max(g.amount for g in gaps) != wanted.amount:
-        return [(f"qualify {name}: missing", str(wanted), str(max(gaps, key=lambda m: m.amount)) if gaps else "nothing")]
+    wanted = Money.parse(expect.missing, currency)
+    actual = opportunity.amount
+    if actual is None or actual != wanted:
+        return [(f"qualify {name}: missing", str(wanted), str(actual) if actual else opportunity.message)]
     return []
 
 
@@ -149,10 +150,12 @@ def run(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt
     ctx.segments.clear()
     ledger = store_for(rules, case, now)
     evaluation = evaluate(rules, ctx, case.codes, ledger, explain=True)
+    found = {o.promotion: o for o in opportunities(rules, ctx, ledger, case.codes)} \
+        if any(e.qualify is not None for e in expectations) else {}
     failures = []
     for expect in expectations:
         if expect.qualify is not None:
-            failures.extend(check_qualify(rules, expect, evaluation, ctx))
+            failures.extend(check_qualify(expect, evaluation, found, rules.currency))
         else:
             failures.extend(check(rules, expect, evaluation, ctx))
     return failures
