@@ -360,7 +360,7 @@ def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
 
     rules = _rules_or_exit(rules_path)
     try:
-        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.timezone.utc)
+        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.UTC)
     except ValueError as error:
         _fail(f"--at: {error}")
     moves = refresh(connect(store), rules, now)
@@ -388,7 +388,7 @@ def dry_run_(rules_path: str, data_dir: str | None, store: str | None, at: str |
     if not (data_dir or store):
         _fail("give --data DIR (files to import into a temporary store) or --store URL")
     try:
-        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.timezone.utc)
+        now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.UTC)
     except ValueError as error:
         _fail(f"--at: {error}")
     engine = _store_or_data(store, data_dir, rules)
@@ -462,6 +462,257 @@ def _rules_or_exit(path: str | None) -> Any:
     except RuleSetError as error:
         _print_diagnostics(error, "text")
         sys.exit(1)
+
+
+@cli.group()
+def db() -> None:
+    """The store's schema, changed only by migrations (relance/migrations/)."""
+
+
+def _on_store(url: str, work: Any) -> None:
+    """Run `work(engine)` on the store at `url`: a bad URL, an unreachable database or a store that
+    cannot be migrated is one line on standard error and exit 2, never a traceback."""
+    from alembic.util import CommandError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from relance.engine.migrate import MigrationError
+    from relance.engine.store import connect
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported below, as it was given
+        shown = url
+    engine = None
+    try:
+        engine = connect(url)
+        work(engine)
+    except (SQLAlchemyError, MigrationError, CommandError, ImportError, ValueError) as error:
+        text = str(getattr(error, "orig", None) or error)
+        lines = [line.strip() for line in text.splitlines() if line.strip() and "Background on this" not in line]
+        _fail(f"{shown}: {' '.join(lines) or type(error).__name__}")
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+@db.command(name="upgrade")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL (SQLite file or PostgreSQL)")
+def db_upgrade(store: str) -> None:
+    """Bring the store to the latest schema: create it, migrate it, or adopt one made before migrations."""
+    from relance.engine import migrate
+
+    def work(engine: Any) -> None:
+        before = migrate.current(engine)
+        migrate.upgrade(engine)
+        after = migrate.current(engine)
+        click.echo(f"before: {before or 'none'}")
+        click.echo(f"after:  {after} (head{', nothing to do' if before == after else ''})")
+
+    _on_store(store, work)
+
+
+@db.command(name="current")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL (SQLite file or PostgreSQL)")
+def db_current(store: str) -> None:
+    """Print the store's revision, and the revisions `relance db upgrade` would apply."""
+    from relance.engine import migrate
+
+    def work(engine: Any) -> None:
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") and not Path(database).exists():
+            click.echo(f"none (no store at {database} yet: relance db upgrade creates it)")
+            return
+        revision, todo = migrate.current(engine), migrate.pending(engine)
+        every = [s.revision for s in reversed(list(migrate.script().walk_revisions()))]
+        if revision is None and todo != every:  # tables without history: upgrade stamps, then applies the rest
+            matched = every[len(every) - len(todo) - 1]
+            click.echo(f"none (made before migrations, as {matched}; relance db upgrade records it"
+                       + (f" and applies {', '.join(todo)})" if todo else ")"))
+        elif not todo:
+            click.echo(f"{revision} (head)")
+        else:
+            click.echo(f"{revision or 'none'} ({len(todo)} pending: {', '.join(todo)}; run relance db upgrade)")
+
+    _on_store(store, work)
+
+
+# ---- checkout: explain a cart, codes, the one-click stop ----
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        _fail(f"{path}: cannot read the {what}: {error}")
+
+
+def _checkout_engine(rules_path: str, store: str | None) -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from relance.engine.service import Engine
+
+    rules = _rules_or_exit(rules_path)
+    try:
+        return Engine(rules, store)
+    except (SQLAlchemyError, ValueError, ImportError) as error:
+        _fail(f"cannot open the store: {str(error).splitlines()[0]}")
+
+
+@cli.command()
+@click.argument("rules_path", type=click.Path(exists=True))
+@click.option("--cart", "cart_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSON file with the cart (currency, items, shipping, country...)")
+@click.option("--contact", "contact_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON file with the contact, or with contact, orders and events")
+@click.option("--code", "codes", multiple=True, help="a code typed by the customer (repeatable)")
+@click.option("--at", "at", help="the clock, e.g. 2026-12-24T10:00 (default: now)")
+@click.option("--store", default=None, help="store to read usage and codes from (default: none, nothing used)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def explain(rules_path: str, cart_file: str, contact_file: str | None, codes: tuple[str, ...], at: str | None,
+            store: str | None, fmt: str) -> None:
+    """Which promotions a cart gets, by how much, on which lines, and why the others do not."""
+    from relance.engine.context import DataError
+    from relance.engine.diagnostics import EvaluationError
+    from relance.engine.models import UTC, to_aware
+
+    engine = _checkout_engine(rules_path, store)
+    cart = _read_json(cart_file, "cart")
+    person = _read_json(contact_file, "contact") if contact_file else None
+    history: dict[str, Any] = {}
+    if isinstance(person, dict) and "contact" in person:
+        history = {k: person.get(k) or [] for k in ("orders", "events")}
+        person = person["contact"]
+    try:
+        now = to_aware(at, engine.rules.timezone) if at else dt.datetime.now(UTC)
+        result = engine.evaluate(cart, person, codes, now, explain=True, **history)
+    except (DataError, ValueError) as error:
+        _fail(f"bad data: {error}")
+    except EvaluationError as error:
+        _fail(f"cannot evaluate: {error}", 1)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(_evaluation_table(result, engine.rules.timezone))
+
+
+def _evaluation_table(result: Any, tz: Any) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=140, file=open(os.devnull, "w"))  # noqa: SIM115 - rich records, prints nothing
+    local = result.now.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    console.print(f"Cart at {local}: subtotal {result.subtotal}, shipping {result.shipping}")
+    applied = Table("applied", "code", "base", "discount", "lines", title="Applied")
+    for a in result.applied:
+        lines = ", ".join(f"{x.sku} -{x.amount.amount}" for x in a.allocations)
+        if a.shipping_discount.amount:
+            lines = ", ".join(filter(None, [lines, f"shipping -{a.shipping_discount.amount}"]))
+        if a.gifts:
+            lines = ", ".join(filter(None, [lines, "gift " + " ".join(a.gifts)]))
+        capped = f" (capped: {a.capped_by})" if a.capped_by else ""
+        applied.add_row(a.promotion, a.code or "", str(a.base), f"{a.discount}{capped}", lines)
+    console.print(applied)
+    refused = Table("promotion", "code", "reason", "why", title="Not applied")
+    for r in result.refused:
+        why = r.message
+        if r.condition is not None:
+            why += f"\nfalse: {r.condition} at {r.condition.path}:{r.condition.line}:{r.condition.column}"
+        refused.add_row(r.promotion or "", r.code or "", r.reason, why)
+    if result.refused:
+        console.print(refused)
+    console.print(f"discount {result.discount} + shipping discount {result.shipping_discount}; "
+                  f"total {result.total}")
+    return console.export_text()
+
+
+@cli.group()
+def codes() -> None:
+    """Pools of unique codes: generate or import them into the store."""
+
+
+@codes.command(name="generate")
+@click.argument("promotion")
+@click.option("--count", required=True, type=click.IntRange(1, 10_000_000), help="how many new codes")
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+@click.option("--contact", "contact_id", help="bind every code to this contact (a support code)")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="also write the codes to this CSV file")
+@click.option("--at", "at", help="the issue time (default: now); `expires after` counts from it")
+def codes_generate(promotion: str, count: int, rules_path: str, store: str, contact_id: str | None,
+                   out: str | None, at: str | None) -> None:
+    """Generate COUNT new unique codes of PROMOTION (its `code unique pattern`) into the store."""
+    import time
+
+    from relance.engine.codes import write_csv
+    from relance.engine.models import UTC, to_aware
+
+    engine = _checkout_engine(rules_path, store)
+    start = time.perf_counter()
+    try:
+        now = to_aware(at, engine.rules.timezone) if at else dt.datetime.now(UTC)
+        issued = engine.issue_codes(promotion, count, contact_id, now)
+    except (KeyError, ValueError) as error:
+        _fail(str(error).strip('"'))
+    seconds = time.perf_counter() - start
+    if out:
+        write_csv(issued, out)
+    expiry = engine.code_expiry(promotion, now)
+    until = f", valid until {expiry.astimezone(engine.rules.timezone):%Y-%m-%d %H:%M}" if expiry else ""
+    click.echo(f"{promotion}: {len(issued):,} codes issued in {seconds:.1f} s{until}" + (f"; wrote {out}" if out else ""))
+
+
+@codes.command(name="import")
+@click.argument("promotion")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+def codes_import(promotion: str, file: str, rules_path: str, store: str) -> None:
+    """Import the codes of FILE (CSV: code[, contact_id, expires_at]) into PROMOTION's pool; all or none."""
+    from relance.engine.codes import read_csv
+
+    engine = _checkout_engine(rules_path, store)
+    try:
+        count = engine.import_codes(promotion, read_csv(file))
+    except (KeyError, ValueError) as error:
+        _fail(f"{file}: {str(error).strip(chr(34))}")
+    click.echo(f"{promotion}: {count:,} codes imported")
+
+
+@cli.group()
+def promotions() -> None:
+    """Stop or restart a promotion in the store, without a rule change."""
+
+
+def _switch(name: str, rules_path: str, store: str, disabled: bool, note: str | None) -> None:
+    engine = _checkout_engine(rules_path, store)
+    try:
+        if disabled:
+            engine.disable(name, note)
+        else:
+            engine.enable(name)
+    except KeyError as error:
+        _fail(str(error).strip('"'))
+    click.echo(f"{name}: {'stopped' if disabled else 'running'}")
+
+
+@promotions.command(name="disable")
+@click.argument("name")
+@click.option("--note", help="why (kept in the store)")
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+def promotions_disable(name: str, note: str | None, rules_path: str, store: str) -> None:
+    """Stop promotion NAME now: no cart gets it, no redemption is recorded."""
+    _switch(name, rules_path, store, True, note)
+
+
+@promotions.command(name="enable")
+@click.argument("name")
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+def promotions_enable(name: str, rules_path: str, store: str) -> None:
+    """Restart promotion NAME."""
+    _switch(name, rules_path, store, False, None)
 
 
 def main() -> None:
