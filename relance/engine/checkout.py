@@ -225,6 +225,7 @@ class _Candidate:
     promotion: Promotion
     code: str | None = None
     code_key: str | None = None
+    indexed: bool = False
 
 
 @dataclass(slots=True)
@@ -240,6 +241,47 @@ class _State:
     def copy(self) -> _State:
         return _State(list(self.net), self.shipping, list(self.applied), list(self.applied_promotions),
                       self.line_discount)
+
+
+class _ItemView:
+    """An item as a promotion sees it after earlier discounts: the item's fields, a smaller total
+    (made into Money only if a rule reads it)."""
+
+    __slots__ = ("_item", "_money", "_total")
+
+    def __init__(self, item: Item, total: int, money: Any):
+        self._item, self._total, self._money = item, total, money
+
+    @property
+    def total(self) -> Money:
+        return self._money(self._total)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:  # the other fields: the item's own
+        return getattr(self._item, name)
+
+
+class _CartView:
+    """The cart as a promotion sees it: without its excluded items, after earlier discounts."""
+
+    __slots__ = ("_cart", "_money", "_shipping", "_subtotal", "items")
+
+    def __init__(self, cart: Cart, items: tuple[Any, ...], subtotal: int, shipping: int, money: Any):
+        self._cart, self.items, self._subtotal, self._shipping, self._money = cart, items, subtotal, shipping, money
+
+    @property
+    def subtotal(self) -> Money:
+        return self._money(self._subtotal)  # type: ignore[no-any-return]
+
+    @property
+    def shipping(self) -> Money:
+        return self._money(self._shipping)  # type: ignore[no-any-return]
+
+    @property
+    def total(self) -> Money:
+        return self._money(self._subtotal + self._shipping)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:  # currency, country, channel, codes: the cart's own
+        return getattr(self._cart, name)
 
 
 class Checkout:
@@ -258,21 +300,31 @@ class Checkout:
         self.shipping = _minor(cart.shipping, self.digits) if cart.shipping is not None else 0
         self.subtotal = sum(self.gross)
         self.refused: list[Refusal] = []
+        self.moneys: dict[int, Money] = {}
+        self.usages: dict[tuple[str, str | None], Usage] = {}
+        self.views: dict[tuple[Any, bool, Any], tuple[Context, list[int], int]] = {}
         self.unmet: dict[str, Context] = {}
         """The context each promotion whose condition was false saw (for `qualify`)."""
         self.contact = ctx.contact
         self.max_discount = _guard_minor(rules.guards.get("max_discount"), self.subtotal, self.currency, self.digits)
 
     def money(self, minor: int) -> Money:
-        return Money(Decimal(minor).scaleb(-self.digits), self.currency)
+        found = self.moneys.get(minor)
+        if found is None:
+            found = self.moneys[minor] = Money(Decimal(minor).scaleb(-self.digits), self.currency)
+        return found
 
     # -- candidates --
 
     def candidates(self, codes: Sequence[str]) -> list[_Candidate]:
         now, tz = self.ctx.now, self.rules.timezone
-        automatic = self.rules.automatic_at(now) if not self.explain else \
-            tuple(p for p in self.rules.promotions.values() if p.automatic)
-        found: list[_Candidate] = [_Candidate(p) for p in automatic]
+        if self.explain:
+            automatic: Sequence[Promotion] = tuple(p for p in self.rules.promotions.values() if p.automatic)
+        else:
+            country = self.cart.country or (self.contact.country if self.contact else None)
+            language = self.contact.language if self.contact else None
+            automatic = self.rules.automatic_for(now, country, self.cart.channel, language)
+        found: list[_Candidate] = [_Candidate(p, indexed=not self.explain) for p in automatic]
         by_name = {c.promotion.name for c in found}
         for raw in dict.fromkeys(c for c in codes if c and c.strip()):
             key = normalize_code(raw)
@@ -303,7 +355,7 @@ class Checkout:
         kept = []
         for candidate in found:
             try:
-                self.precheck(candidate.promotion, disabled)
+                self.precheck(candidate.promotion, disabled, candidate.indexed)
             except _Refused as refused:
                 if candidate.code is not None or self.explain or refused.reason not in _QUIET:
                     self.refuse(candidate.promotion, candidate.code, refused.reason, refused.message)
@@ -312,27 +364,27 @@ class Checkout:
         kept.sort(key=lambda c: c.promotion.order)
         return kept
 
-    def precheck(self, promotion: Promotion, disabled: frozenset[str]) -> None:
-        """The checks that need no cart arithmetic, cheapest first."""
+    def precheck(self, promotion: Promotion, disabled: frozenset[str], indexed: bool = False) -> None:
+        """The checks that need no cart arithmetic, cheapest first. `indexed`: the promotion comes
+        from the rule set's index for this minute, country, channel and language, so only the exact
+        instant of its start and end is left to check."""
         if promotion.name in disabled:
             raise _Refused("disabled")
-        reason = promotion.window.refusal(self.ctx.now, self.rules.timezone)
-        if reason is not None:
+        window = promotion.window
+        if indexed:
+            now = self.ctx.now
+            if window.start is not None and now < window.start:
+                raise _Refused("not_started")
+            if window.end is not None and now >= window.end:
+                raise _Refused("expired")
+        elif (reason := window.refusal(self.ctx.now, self.rules.timezone)) is not None:
             raise _Refused(reason)
         if (promotion.currencies and self.currency not in promotion.currencies) or \
                 (promotion.limits.budget_currency is not None and self.currency != promotion.limits.budget_currency):
             raise _Refused("wrong_currency")
         only = promotion.restrictions
-        if only.countries is not None:
-            country = self.cart.country or (self.contact.country if self.contact else None)
-            if country is None or country.strip().upper() not in only.countries:
-                raise _Refused("wrong_country")
-        if only.channels is not None and self.cart.channel not in only.channels:
-            raise _Refused("wrong_channel")
-        if only.languages is not None:
-            language = self.contact.language if self.contact else None
-            if language is None or _language(language) not in only.languages:
-                raise _Refused("wrong_language")
+        if not indexed:
+            self.place(only)
         if only.contacts is not None or only.emails is not None:
             if self.contact is None:
                 raise _Refused("contact_required")
@@ -351,6 +403,20 @@ class Checkout:
             if not self.rules.in_segment(only.segment, self.ctx):
                 raise _Refused("not_in_segment")
 
+    def place(self, only: Any) -> None:
+        """Country, channel and language restrictions (what the rule set's index decides for
+        automatic promotions), with their own reasons."""
+        if only.countries is not None:
+            country = self.cart.country or (self.contact.country if self.contact else None)
+            if country is None or country.strip().upper() not in only.countries:
+                raise _Refused("wrong_country")
+        if only.channels is not None and self.cart.channel not in only.channels:
+            raise _Refused("wrong_channel")
+        if only.languages is not None:
+            language = self.contact.language if self.contact else None
+            if language is None or _language(language) not in only.languages:
+                raise _Refused("wrong_language")
+
     def refuse(self, promotion: Promotion | None, code: str | None, reason: str, message: str | None = None,
                condition: FailedCondition | None = None) -> None:
         self.refused.append(Refusal(reason, message or REASONS[reason], promotion.name if promotion else None,
@@ -360,40 +426,47 @@ class Checkout:
 
     def run(self, codes: Sequence[str]) -> Evaluation:
         candidates = self.candidates(codes)
-        usage = self.usage(candidates)
         policy = self.rules.guards.get("exclusive", "priority")
         state = _State(list(self.gross), self.shipping)
         if policy == "best" and any(c.promotion.exclusive for c in candidates):
-            state, refusals = self.best(candidates, usage)
+            state, refusals = self.best(candidates)
         else:
-            refusals = self.walk(candidates, usage, state)
+            refusals = self.walk(candidates, state)
         self.refused.extend(refusals)
         return self.result(state, codes)
 
-    def usage(self, candidates: Sequence[_Candidate]) -> Mapping[str, Usage]:
-        limited = [c.promotion for c in candidates if c.promotion.limits.any]
-        if not limited or self.store is None:
-            return {}
-        keys = [c.code_key for c in candidates if c.code_key is not None and c.promotion.limits.per_code]
-        return self.store.usage(limited, self.contact.id if self.contact else None, keys, self.ctx.now,
-                                self.rules.timezone)
+    def usage(self, candidate: _Candidate) -> Usage:
+        """The promotion's counts, read from the store only when it reaches its limit check (most
+        candidates are refused before), once per evaluation."""
+        promotion = candidate.promotion
+        key = (promotion.name, candidate.code_key)
+        found = self.usages.get(key)
+        if found is None:
+            if self.store is None:
+                found = Usage()
+            else:
+                keys = [candidate.code_key] if candidate.code_key is not None and promotion.limits.per_code else []
+                found = self.store.usage([promotion], self.contact.id if self.contact else None, keys,
+                                         self.ctx.now, self.rules.timezone).get(promotion.name, Usage())
+            self.usages[key] = found
+        return found
 
-    def walk(self, candidates: Sequence[_Candidate], usage: Mapping[str, Usage], state: _State,
-             only_exclusive_alone: bool = False) -> list[Refusal]:
+    def walk(self, candidates: Sequence[_Candidate], state: _State) -> list[Refusal]:
         refusals: list[Refusal] = []
         closed_by: Promotion | None = None
         for candidate in candidates:
             promotion = candidate.promotion
+            blocker = closed_by or next((o for o in state.applied_promotions if not promotion.stacks_with(o)), None)
+            if blocker is None and promotion.exclusive and state.applied_promotions:
+                blocker = state.applied_promotions[0]
+            if blocker is not None:
+                why = f"{_label(blocker)} applies alone" if blocker is closed_by else \
+                    f"it applies alone, and {_label(blocker)} is already applied" if promotion.exclusive else \
+                    f"it does not combine with {_label(blocker)}"
+                refusals.append(Refusal("not_combinable", why, promotion.name, candidate.code))
+                continue
             try:
-                if closed_by is not None:
-                    raise _Refused("not_combinable", f"{_label(closed_by)} applies alone")
-                if promotion.exclusive and state.applied_promotions:
-                    raise _Refused("not_combinable", f"it applies alone, and {_label(state.applied_promotions[0])} "
-                                   "is already applied")
-                for other in state.applied_promotions:
-                    if not promotion.stacks_with(other):
-                        raise _Refused("not_combinable", f"it does not combine with {_label(other)}")
-                applied = self.apply(candidate, usage.get(promotion.name), state)
+                applied = self.apply(candidate, state)
             except _Refused as refused:
                 if candidate.code is not None or self.explain or refused.reason not in _QUIET:
                     refusals.append(Refusal(refused.reason, refused.message, promotion.name, candidate.code,
@@ -405,18 +478,18 @@ class Checkout:
                 closed_by = promotion
         return refusals
 
-    def best(self, candidates: Sequence[_Candidate], usage: Mapping[str, Usage]) -> tuple[_State, list[Refusal]]:
+    def best(self, candidates: Sequence[_Candidate]) -> tuple[_State, list[Refusal]]:
         """Policy `best`: the stack of combinable promotions, or one exclusive alone, whichever
         gives the customer more (ties: the higher priority, then the name)."""
         options: list[tuple[int, int, str, _State, list[Refusal]]] = []
         stack = [c for c in candidates if not c.promotion.exclusive]
         state = _State(list(self.gross), self.shipping)
-        options.append((0, 0, "", state, self.walk(stack, usage, state)))
+        options.append((0, 0, "", state, self.walk(stack, state)))
         for candidate in candidates:
             if candidate.promotion.exclusive:
                 state = _State(list(self.gross), self.shipping)
                 options.append((0, -candidate.promotion.priority, candidate.promotion.name, state,
-                                self.walk([candidate], usage, state)))
+                                self.walk([candidate], state)))
         scored = [(-(_saving(s)), prio, name, s, r) for _, prio, name, s, r in options]
         scored.sort(key=lambda o: (o[0], o[1], o[2]))
         winner = scored[0]
@@ -434,28 +507,33 @@ class Checkout:
     # -- one promotion --
 
     def view(self, promotion: Promotion, state: _State) -> tuple[Context, list[int], int]:
-        """The context the promotion sees, its visible lines, and its base amounts per line."""
+        """The context the promotion sees, its visible lines, and the shipping it sees; shared by
+        the promotions that see the same thing (same exclusions, same base, same stack so far)."""
+        key = (promotion.excluded, promotion.base_before, 0 if promotion.base_before else (id(state), len(state.applied)))
+        found = self.views.get(key)
+        if found is None:
+            found = self.views[key] = self._view(promotion, state)
+        return found
+
+    def _view(self, promotion: Promotion, state: _State) -> tuple[Context, list[int], int]:
         excluded = promotion.excluded
         visible = [i for i, item in enumerate(self.items) if excluded is None or excluded(self.ctx, item) is not True]
         amounts = self.gross if promotion.base_before else state.net
         shipping = self.shipping if promotion.base_before else state.shipping
         if len(visible) == len(self.items) and (promotion.base_before or not state.applied):
             return self.ctx, visible, shipping
-        items = tuple(self.items[i] if amounts[i] == self.gross[i] else
-                      Item.model_construct(**{**self.items[i].__dict__, "total": self.money(amounts[i])})
+        items = tuple(self.items[i] if amounts[i] == self.gross[i] else _ItemView(self.items[i], amounts[i], self.money)
                       for i in visible)
-        subtotal = sum(amounts[i] for i in visible)
-        cart = Cart.model_construct(**{**self.cart.__dict__, "items": items, "subtotal": self.money(subtotal),
-                                       "shipping": self.money(shipping), "total": self.money(subtotal + shipping)})
+        cart = _CartView(self.cart, items, sum(amounts[i] for i in visible), shipping, self.money)
         return dataclasses.replace(self.ctx, cart=cart, segments=self.ctx.segments), visible, shipping
 
-    def apply(self, candidate: _Candidate, usage: Usage | None, state: _State) -> Applied:
+    def apply(self, candidate: _Candidate, state: _State) -> Applied:
         promotion = candidate.promotion
         ctx, visible, shipping_base = self.view(promotion, state)
         if promotion.condition is not None and promotion.condition(ctx) is not True:
             self.unmet[promotion.name] = ctx
             raise _Refused("condition_not_met", condition=self.failing(promotion, ctx))
-        budget_left = self.check_limits(promotion, candidate, usage)
+        budget_left = self.check_limits(promotion, candidate)
         lines: dict[int, int] = {}
         shipping_off = 0
         base = 0
@@ -577,12 +655,12 @@ class Checkout:
             out[index] = out.get(index, 0) + off
         return {i: min(a, left[i]) for i, a in out.items()}
 
-    def check_limits(self, promotion: Promotion, candidate: _Candidate, usage: Usage | None) -> int | None:
+    def check_limits(self, promotion: Promotion, candidate: _Candidate) -> int | None:
         """Refuses a promotion whose limits are reached; returns the budget left (None: no budget)."""
         limits = promotion.limits
         if not limits.any:
             return None
-        used = usage or Usage()
+        used = self.usage(candidate)
         refused = over_limit(promotion, used, self.contact.id if self.contact else None, candidate.code_key, 1)
         if refused is not None:
             raise _Refused(*refused)

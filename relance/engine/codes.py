@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Connection, Engine, String, column, literal, select, table, true
+from sqlalchemy import Connection, Engine, String, column, literal, select, table, text, true
 
 from relance.engine import store
 from relance.engine.checkout import CodeRow
@@ -473,14 +473,18 @@ def _is_date(text: str) -> bool:
     return True
 
 
+_FIND = text("SELECT code, code_key, promotion, contact_id, issued_at, expires_at FROM codes WHERE code_key = :key"
+             ).columns(column("code"), column("code_key"), column("promotion"), column("contact_id"),
+                       column("issued_at", UTCDateTime), column("expires_at", UTCDateTime))
+"""Written once: a typed code is looked up on every cart evaluation."""
+
+
 def find_code(conn: Connection, code: str) -> CodeRow | None:
     """The stored code a customer typed (any case, any spaces), or None."""
     key = normalize(code)
     if not key:
         return None
-    c = store.codes.c
-    row = conn.execute(select(c.code, c.code_key, c.promotion, c.contact_id, c.issued_at, c.expires_at)
-                       .where(c.code_key == key)).first()
+    row = conn.execute(_FIND, {"key": key}).first()
     if row is None:
         return None
     return CodeRow(code=row.code, code_key=row.code_key, promotion=row.promotion, contact_id=row.contact_id,

@@ -11,17 +11,19 @@ database lock is taken before anything is counted.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy import Engine, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from relance.engine import store as S
-from relance.engine.codes import find_code
 from relance.engine.checkout import REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
+from relance.engine.codes import find_code
 from relance.engine.promotion import Promotion
 
 if TYPE_CHECKING:
@@ -63,31 +65,73 @@ class Receipt:
 class Ledger:
     """Reads for evaluation (the `StoreView` of `checkout.py`) and the writes of redemption."""
 
-    def __init__(self, engine: Engine, disabled_ttl: float = 1.0):
+    def __init__(self, engine: Engine, cache_ttl: float = 1.0):
         self.engine = engine
-        self.disabled_ttl = disabled_ttl
+        self.cache_ttl = cache_ttl
         self._disabled: tuple[float, frozenset[str]] | None = None
+        self._usage: dict[Any, tuple[float, Usage]] = {}
+        self._local = threading.local()
+
+    def forget(self) -> None:
+        """Drop what evaluation remembers of the store (after a write through this ledger)."""
+        self._disabled = None
+        self._usage = {}
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One connection for all the reads of one evaluation (per thread), instead of one each."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def _reader(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        return nullcontext(conn) if conn is not None else self.engine.connect()
 
     # ---- reads ----
 
     def disabled(self) -> frozenset[str]:
-        """Stopped promotions, re-read at most every `disabled_ttl` seconds (redeem always re-reads)."""
+        """Stopped promotions, re-read at most every `cache_ttl` seconds (redeem always re-reads)."""
         cached = self._disabled
-        if cached is not None and time.monotonic() - cached[0] < self.disabled_ttl:
+        if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
             return cached[1]
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             names = frozenset(conn.scalars(select(S.promotion_states.c.promotion)
                                            .where(S.promotion_states.c.disabled.is_(True))))
         self._disabled = (time.monotonic(), names)
         return names
 
     def find_code(self, code_key: str) -> CodeRow | None:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return find_code(conn, code_key)
 
     def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
               now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:
-        with self.engine.connect() as conn:
+        """Counts for evaluation. Remembered for `cache_ttl` seconds per promotion, contact, codes
+        and minute of the clock; a write through this ledger forgets them at once, so only other
+        processes' redemptions can be seen that late (redemption itself always counts afresh)."""
+        code_keys = tuple(code_keys)
+        if len(promotions) != 1 or self.cache_ttl <= 0:
+            return self._fresh_usage(promotions, contact_id, code_keys, now, tz, exclude_batch)
+        name = promotions[0].name
+        key = (name, contact_id, code_keys, int(now.timestamp()) // 60, exclude_batch)
+        cached = self._usage.get(key)
+        if cached is None or time.monotonic() - cached[0] >= self.cache_ttl:
+            if len(self._usage) > 10_000:
+                self._usage = {}
+            cached = self._usage[key] = (time.monotonic(),
+                                         self._fresh_usage(promotions, contact_id, code_keys, now, tz, exclude_batch)[name])
+        return {name: cached[1]}
+
+    def _fresh_usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
+                     now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None) -> Mapping[str, Usage]:
+        with self._reader() as conn:
             return _usage(conn, {p.name: p.limits.budget_currency for p in promotions}, contact_id, list(code_keys), now, tz, exclude_batch)
 
     # ---- writes ----
@@ -131,6 +175,7 @@ class Ledger:
                         "state": "reserved" if expires_at else "redeemed", "expires_at": expires_at,
                     } for a in evaluation.applied])
                 transaction.commit()
+                self.forget()
             except BaseException:
                 if transaction.is_active:
                     transaction.rollback()
@@ -193,7 +238,9 @@ class Ledger:
     def release(self, key: str) -> int:
         """Give back a reservation's units before it expires (the cart was abandoned)."""
         with self.engine.begin() as conn:
-            return _release(conn, key)
+            released = _release(conn, key)
+        self.forget()
+        return released
 
     def rollback(self, order_id: str) -> int:
         """Undo an order's redemptions (cancel, refund): they stop counting, so every limit and
@@ -204,7 +251,8 @@ class Ledger:
                                   .values(state="rolled_back"))
             conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.order_id == order_id)
                          .values(state="rolled_back"))
-            return int(result.rowcount or 0)
+        self.forget()
+        return int(result.rowcount or 0)
 
     def set_disabled(self, promotion: str, disabled: bool, now: dt.datetime, note: str | None = None) -> None:
         """The one-click stop (and restart), without a rule change."""
@@ -214,7 +262,7 @@ class Ledger:
                                                             note=note, version=0)
             conn.execute(insert.on_conflict_do_update(index_elements=[states.c.promotion],
                                                       set_={"disabled": disabled, "changed_at": now, "note": note}))
-        self._disabled = None
+        self.forget()
 
 
 def _release(conn: Any, key: str) -> int:
@@ -236,34 +284,41 @@ def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.dat
     return start(today), start(today - dt.timedelta(days=today.weekday())), start(today.replace(day=1))
 
 
+_COUNTING = "(state = 'redeemed' OR (state = 'reserved' AND expires_at > :now)) AND batch_key <> :exclude"
+_USAGE = text(f"""
+SELECT currency, count(*), coalesce(sum(amount_minor), 0),
+       coalesce(sum(CASE WHEN contact_id = :contact THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN at >= :day THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN at >= :week THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN at >= :month THEN 1 ELSE 0 END), 0)
+FROM redemptions WHERE promotion = :promotion AND {_COUNTING} GROUP BY currency""").bindparams(
+    *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
+_CODE_USAGE = text(f"SELECT count(*) FROM redemptions WHERE code_key = :code AND {_COUNTING}").bindparams(
+    bindparam("now", type_=S.UTCDateTime))
+"""Written once as text: evaluation reads usage on the hot path, where building the query with
+the expression language each time cost more than running it."""
+
+
 def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, code_keys: Sequence[str], now: dt.datetime,
            tz: dt.tzinfo, exclude_batch: str | None) -> dict[str, Usage]:
-    r = S.redemptions
-    counting = or_(r.c.state == "redeemed", and_(r.c.state == "reserved", r.c.expires_at > now))
-    if exclude_batch is not None:
-        counting = and_(counting, r.c.batch_key != exclude_batch)
+    """Counts of the redemptions that count now, per promotion (`names` maps each to its budget's
+    currency: a budget adds up amounts in that currency only)."""
     day, week, month = _period_starts(now, tz)
-
-    def since(start: dt.datetime) -> Any:
-        return func.coalesce(func.sum(case((r.c.at >= start, 1), else_=0)), 0)
-
-    mine = case((r.c.contact_id == contact_id, 1), else_=0) if contact_id is not None else None
-    query = select(r.c.promotion, r.c.currency, func.count(), func.coalesce(func.sum(r.c.amount_minor), 0),
-                   func.coalesce(func.sum(mine), 0) if mine is not None else func.count() * 0,
-                   since(day), since(week), since(month)
-                   ).where(r.c.promotion.in_(list(names)), counting).group_by(r.c.promotion, r.c.currency)
-    codes: dict[str, int] = {}
-    if code_keys:
-        codes = {key: n for key, n in conn.execute(select(r.c.code_key, func.count()).where(
-            r.c.code_key.in_(code_keys), counting).group_by(r.c.code_key))}
-    counts: dict[str, list[int]] = {name: [0, 0, 0, 0, 0, 0] for name in names}
-    for name, currency, total, spent, contact, in_day, in_week, in_month in conn.execute(query):
-        row = counts[name]
-        for i, value in enumerate((total, contact, in_day, in_week, in_month)):
-            row[i] += int(value)
-        if currency == names[name]:  # a budget adds up amounts in its own currency only
-            row[5] += int(spent)
-    return {name: Usage(*row, codes=codes) for name, row in counts.items()}
+    exclude = exclude_batch or ""
+    codes = {key: int(conn.execute(_CODE_USAGE, {"code": key, "now": now, "exclude": exclude}).scalar() or 0)
+             for key in code_keys}
+    out = {}
+    for name, budget_currency in names.items():
+        row = [0, 0, 0, 0, 0, 0]
+        for currency, total, spent, contact, in_day, in_week, in_month in conn.execute(_USAGE, {
+                "promotion": name, "now": now, "exclude": exclude, "contact": contact_id, "day": day,
+                "week": week, "month": month}):
+            for i, value in enumerate((total, contact, in_day, in_week, in_month)):
+                row[i] += int(value)
+            if currency == budget_currency:
+                row[5] += int(spent)
+        out[name] = Usage(*row, codes=codes)
+    return out
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:

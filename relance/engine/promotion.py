@@ -72,6 +72,12 @@ class Restrictions:
     segment: str | None = None
     first_order: bool = False
 
+    def admits(self, country: str | None, channel: str | None, language: str | None) -> bool:
+        """Country, channel and language (normalised) allowed; the rest is checked per cart."""
+        return (self.countries is None or country in self.countries) and \
+            (self.channels is None or channel in self.channels) and \
+            (self.languages is None or language in self.languages)
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -139,6 +145,11 @@ class Promotion:
     code_lifetime: A.DurationLit | None = None
     currencies: frozenset[str] = frozenset()
     """Currencies of the amounts its rewards name (`5 EUR off`): a cart in another one is refused."""
+    classes: frozenset[str] = frozenset()
+    """What its rewards take their discount from: order, items, shipping (for `combines with`)."""
+    order: tuple[int, int, str] = (0, 0, "")
+    """Where it comes in the walk: priority, then items before order before shipping and gifts
+    (perks whose thresholds should see the money discounts), then name."""
 
     @property
     def name(self) -> str:
@@ -152,9 +163,6 @@ class Promotion:
     def automatic(self) -> bool:
         return self.public_code is None and not self.pool
 
-    @property
-    def classes(self) -> frozenset[str]:
-        return frozenset(r.klass for r in self.rewards)
 
     def code_expiry(self, issued_at: dt.datetime | None, stored: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
         """When a pool code stops working: its own date, else its issue plus `expires after`."""
@@ -167,13 +175,6 @@ class Promotion:
     @property
     def when(self) -> A.Expr | None:
         return next((c.condition for c in self.declaration.clauses if isinstance(c, A.WhenClause)), None)
-
-    @property
-    def order(self) -> tuple[int, int, str]:
-        """Where it comes in the walk: priority, then items before order before shipping and gifts
-        (perks whose thresholds should see the money discounts), then name."""
-        rank = min((2 if r.kind == "gift" else _RANK[r.klass] for r in self.rewards), default=0)
-        return -self.priority, rank, self.name
 
     def stacks_with(self, other: Promotion) -> bool:
         """Both must accept each other's classes (as Shopify's combinations do)."""
@@ -234,7 +235,10 @@ def compile_promotion(decl: A.PromotionDecl, ann: Annotations, currency: str, tz
         options["limits"] = Limits(**{**_fields(limits or Limits()), "per_code": 1})  # a pool code serves once
     currencies = frozenset(node.currency for clause in decl.clauses if isinstance(clause, A.RewardClause)
                            for node in A.walk(clause.reward) if isinstance(node, A.MoneyLit))
-    return Promotion(decl, condition, tuple(rewards), currencies=currencies, **options)
+    rank = min((2 if r.kind == "gift" else _RANK[r.klass] for r in rewards), default=0)
+    return Promotion(decl, condition, tuple(rewards), currencies=currencies,
+                     classes=frozenset(r.klass for r in rewards), order=(-options.get("priority", 0), rank, decl.name),
+                     **options)
 
 
 def _every(ctx: Any, item: Any = None) -> bool:

@@ -53,27 +53,40 @@ class RuleSet:
     """Segments sorted so that each comes after the segments it refers to."""
     public_codes: Mapping[str, Promotion] = field(default_factory=dict, repr=False)
     """Normalised public code -> promotion: a typed code is found in one look-up."""
-    _active: dict[int, tuple[Promotion, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _active: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.public_codes:
             object.__setattr__(self, "public_codes", by_code(self.promotions))
 
     def automatic_at(self, now: dt.datetime) -> tuple[Promotion, ...]:
-        """Automatic promotions whose dates include `now` (days and hours are checked per cart).
+        """Automatic promotions open during the minute of `now`: dates, days and hours (all
+        written to the minute) are decided once per minute of the clock and kept a few minutes, so
+        a cart does not scan the campaigns of past years."""
+        return self._minute(now)[0]
 
-        Computed once per minute of the clock and kept (a few minutes' worth), so a cart does not
-        scan the campaigns of past years."""
+    def automatic_for(self, now: dt.datetime, country: str | None, channel: str | None,
+                      language: str | None) -> tuple[Promotion, ...]:
+        """`automatic_at`, without the promotions whose `only country/channel/language` exclude
+        this cart (kept per minute and per such triple: a shop has few of them)."""
+        open_now, by_place = self._minute(now)
+        key = (country.strip().upper() if country else None, channel,
+               language.strip().replace("_", "-").split("-")[0].lower() if language else None)
+        found = by_place.get(key)
+        if found is None:
+            found = by_place[key] = tuple(p for p in open_now if p.restrictions.admits(*key))
+        return found
+
+    def _minute(self, now: dt.datetime) -> tuple[tuple[Promotion, ...], dict[Any, tuple[Promotion, ...]]]:
         minute = int(now.timestamp()) // 60
         found = self._active.get(minute)
         if found is None:
             if len(self._active) > 16:
                 self._active.clear()
-            first = dt.datetime.fromtimestamp(minute * 60, dt.UTC)
-            last = first + dt.timedelta(minutes=1)
-            found = tuple(p for p in self.promotions.values() if p.automatic and
-                          (p.window.start is None or p.window.start < last) and
-                          (p.window.end is None or first < p.window.end))
+            start = dt.datetime.fromtimestamp(minute * 60, dt.UTC)
+            last = start + dt.timedelta(seconds=59)
+            found = (tuple(p for p in self.promotions.values() if p.automatic and (
+                p.window.refusal(start, self.timezone) is None or p.window.refusal(last, self.timezone) is None)), {})
             self._active[minute] = found
         return found
 

@@ -68,10 +68,15 @@ class Opportunity:
 
 
 class Engine:
-    """Evaluate carts and redeem promotions for one rule set (see docs/checkout.md)."""
+    """Evaluate carts and redeem promotions for one rule set (see docs/checkout.md).
+
+    `cache_ttl`: for how many seconds evaluation may reuse what it read of the store (stopped
+    promotions, usage counts); this engine's own writes are seen at once, other processes' within
+    that delay. Redemption always counts afresh inside its transaction, so no limit is ever passed.
+    """
 
     def __init__(self, rules: RuleSet | str | Path, store: Store | str | SqlEngine | None = None,
-                 disabled_ttl: float = 1.0):
+                 cache_ttl: float = 1.0):
         if not isinstance(rules, RuleSet):
             from relance.engine.loader import load
 
@@ -82,7 +87,7 @@ class Engine:
         elif not isinstance(store, Store):
             store = Store(store)
         self.store = store
-        self.ledger = Ledger(store.engine, disabled_ttl)
+        self.ledger = Ledger(store.engine, cache_ttl)
 
     def reload(self, path: str | Path) -> RuleSet:
         """Load the rule set again; on any error (RuleSetError) the current one stays in place."""
@@ -130,7 +135,8 @@ class Engine:
             codes = (codes,)
         ctx = self.context(cart, contact, now, orders, events, rfm)
         view = _Excluding(self.ledger, reservation) if reservation else self.ledger
-        return evaluate(self.rules, ctx, codes, view, explain)
+        with self.ledger.reading():
+            return evaluate(self.rules, ctx, codes, view, explain)
 
     def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
                 now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] = (),
@@ -139,7 +145,8 @@ class Engine:
         not get only because of its condition, each with what is missing ("add 12.00 EUR for
         free shipping")."""
         ctx = self.context(cart, contact, now, orders, events, rfm)
-        return opportunities(self.rules, ctx, self.ledger, (codes,) if isinstance(codes, str) else codes)
+        with self.ledger.reading():
+            return opportunities(self.rules, ctx, self.ledger, (codes,) if isinstance(codes, str) else codes)
 
     # ---- writes ----
 
@@ -168,7 +175,7 @@ class Engine:
         return self.ledger.rollback(order_id)
 
     def disable(self, promotion: str, note: str | None = None, now: dt.datetime | None = None) -> None:
-        """Stop a promotion now, without a rule change (evaluation sees it within `disabled_ttl`;
+        """Stop a promotion now, without a rule change (evaluation sees it within `cache_ttl`;
         redemption at once)."""
         self._known(promotion)
         self.ledger.set_disabled(promotion, True, now or dt.datetime.now(UTC), note)

@@ -42,7 +42,7 @@ def store_for(rules: RuleSet, case: TestCase, now: dt.datetime) -> Ledger:
     from relance.engine.service import Store
 
     store = Store.memory()
-    ledger = Ledger(store.engine, disabled_ttl=0)
+    ledger = Ledger(store.engine, cache_ttl=0)
     with store.engine.begin() as conn:
         for index, done in enumerate(case.redeemed):
             if done.promotion not in rules.promotions:
