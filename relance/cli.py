@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -600,7 +601,8 @@ def _evaluation_table(result: Any, tz: Any) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=140, file=open(os.devnull, "w"))  # noqa: SIM115 - rich records, prints nothing
+    width = max(100, min(shutil.get_terminal_size().columns, 160)) if sys.stdout.isatty() else 140
+    console = Console(record=True, width=width, file=open(os.devnull, "w"))  # noqa: SIM115 - rich records, prints nothing
     local = result.now.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     console.print(f"Cart at {local}: subtotal {result.subtotal}, shipping {result.shipping}")
     applied = Table("applied", "code", "base", "discount", "lines", title="Applied")
@@ -612,7 +614,8 @@ def _evaluation_table(result: Any, tz: Any) -> str:
             lines = ", ".join(filter(None, [lines, "gift " + " ".join(a.gifts)]))
         capped = f" (capped: {a.capped_by})" if a.capped_by else ""
         applied.add_row(a.promotion, a.code or "", str(a.base), f"{a.discount}{capped}", lines)
-    console.print(applied)
+    if result.applied:
+        console.print(applied)
     refused = Table("promotion", "code", "reason", "why", title="Not applied")
     for r in result.refused:
         why = r.message
@@ -659,7 +662,8 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
         write_csv(issued, out)
     expiry = engine.code_expiry(promotion, now)
     until = f", valid until {expiry.astimezone(engine.rules.timezone):%Y-%m-%d %H:%M}" if expiry else ""
-    click.echo(f"{promotion}: {len(issued):,} codes issued in {seconds:.1f} s{until}" + (f"; wrote {out}" if out else ""))
+    click.echo(f"{promotion}: {_count(len(issued), 'code')} issued in {seconds:.1f} s{until}"
+               + (f"; wrote {out}" if out else ""))
 
 
 @codes.command(name="import")

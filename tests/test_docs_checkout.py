@@ -11,7 +11,8 @@ How a page runs (the simplest thing that keeps the page readable and its example
    store is a file of the workspace), and the blocks run in the order of the page: every
    ```python block is executed in one namespace shared by the whole page (an example may use
    what an earlier one defined), and every ```console relance-cli block is a transcript whose
-   `$ relance ...` commands must print what the page shows (a line `...` stands for any lines).
+   `$ relance ...` commands must print what the page shows (a line `...` stands for any lines;
+   a `...` inside a line stands for any text, such as the time a command took).
    The Python source is compiled with the page's line numbers, so a failing `assert` points at
    its line in docs/checkout.md.
 
@@ -202,13 +203,30 @@ def test_the_test_files_pass(block: Block, tmp_path: Path) -> None:
         f"{r.name}: {r.error or [(f.what, f.expected, f.actual) for f in r.failures]}" for r in failed)
 
 
+def _line_matches(expected: str, actual: str) -> bool:
+    """Exactly, or with each `...` inside the line standing for any text (a duration, a random code)."""
+    if expected == actual:
+        return True
+    if "..." not in expected:
+        return False
+    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    return re.fullmatch(pattern, actual) is not None
+
+
 def _matches(expected: list[str], actual: list[str]) -> bool:
-    """Line by line; a line `...` matches any number of lines."""
+    """Line by line; a line `...` matches any number of lines, a `...` inside a line any text."""
     if not expected:
         return not actual
     if expected[0] == "...":
         return any(_matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
-    return bool(actual) and expected[0] == actual[0] and _matches(expected[1:], actual[1:])
+    return bool(actual) and _line_matches(expected[0], actual[0]) and _matches(expected[1:], actual[1:])
+
+
+def test_transcript_wildcards() -> None:
+    assert _matches(["a", "...", "d"], ["a", "b", "c", "d"]) and _matches(["..."], [])
+    assert _matches(["5 codes issued in ... s; wrote x.csv"], ["5 codes issued in 0.0 s; wrote x.csv"])
+    assert not _matches(["5 codes issued in ... s"], ["6 codes issued in 0.0 s"])
+    assert not _matches(["b"], ["a", "b"]) and not _matches(["a.c"], ["abc"])  # no other wildcard
 
 
 def run_transcript(block: Block, folder: Path) -> None:

@@ -27,7 +27,7 @@ from relance.engine.allocation import allocate, percent_of, unit_prices
 from relance.engine.diagnostics import EvaluationError
 from relance.engine.models import Cart, Item
 from relance.engine.money import MINOR_UNITS, Money
-from relance.engine.promotion import Promotion, normalize_code
+from relance.engine.promotion import Promotion, language_code, normalize_code
 
 if TYPE_CHECKING:
     from relance.engine.context import Context
@@ -297,6 +297,10 @@ class Checkout:
         self.digits = MINOR_UNITS.get(self.currency, 2)
         self.items = cart.items
         self.gross = [_minor(i.total, self.digits) for i in cart.items]  # type: ignore[arg-type]
+        self.keys = [(i.sku, i.unit_price.amount, i.quantity, i.category or "", i.product or "", i.tags)
+                     for i in cart.items]
+        """What ranks lines when cents or free units are shared: their content, never their position
+        (lines that are equal in every field are interchangeable, so their order cannot matter)."""
         self.shipping = _minor(cart.shipping, self.digits) if cart.shipping is not None else 0
         self.subtotal = sum(self.gross)
         self.refused: list[Refusal] = []
@@ -414,7 +418,7 @@ class Checkout:
             raise _Refused("wrong_channel")
         if only.languages is not None:
             language = self.contact.language if self.contact else None
-            if language is None or _language(language) not in only.languages:
+            if language is None or language_code(language) not in only.languages:
                 raise _Refused("wrong_language")
 
     def refuse(self, promotion: Promotion | None, code: str | None, reason: str, message: str | None = None,
@@ -558,12 +562,12 @@ class Checkout:
         line_total = sum(lines.values())
         if self.max_discount is not None and state.line_discount + line_total > self.max_discount:
             room = max(self.max_discount - state.line_discount, 0)
-            lines, capped_by = _shrink(lines, room), "max_discount"
+            lines, capped_by = _shrink(lines, room, self.keys), "max_discount"
             line_total = room
         if budget_left is not None and line_total + shipping_off > budget_left:
             room = max(budget_left - shipping_off, 0)
             shipping_off = min(shipping_off, budget_left)
-            lines, capped_by = _shrink(lines, min(room, line_total)), "budget"
+            lines, capped_by = _shrink(lines, min(room, line_total), self.keys), "budget"
             line_total = sum(lines.values())
         if line_total == 0 and shipping_off == 0 and not gifts:
             raise _Refused("max_discount_reached" if capped_by == "max_discount" else "nothing_to_discount")
@@ -610,17 +614,17 @@ class Checkout:
         base = sum(basis.values())
         if reward.kind in ("off_order", "off_items"):
             amount = min(self.off(self.value(reward.amount, ctx), base, reward, ctx), sum(left.values()))
-            return _spread(amount, matching, left, self.items), base
+            return _spread(amount, matching, left, self.keys), base
         if reward.kind == "off_each":
             value = self.value(reward.amount, ctx)
             if not isinstance(value, Money):
                 amount = min(self.off(value, base, reward, ctx), sum(left.values()))
-                return _spread(amount, matching, left, self.items), base
+                return _spread(amount, matching, left, self.keys), base
             each = _minor(value, self.digits)
             out = {i: min(each * self.items[i].quantity, left[i]) for i in matching}
             cap = self.value(reward.cap, ctx) if reward.cap is not None else None
             if isinstance(cap, Money):
-                out = _shrink(out, min(sum(out.values()), _minor(cap, self.digits)))
+                out = _shrink(out, min(sum(out.values()), _minor(cap, self.digits)), self.keys)
             return out, base
         if reward.kind == "fixed_price":
             price = self.value(reward.amount, ctx)
@@ -635,7 +639,7 @@ class Checkout:
              basis: Mapping[int, int]) -> dict[int, int]:
         """Buy X get Y: in groups of X+Y units, the cheapest units are the ones given; the order of
         the cart lines never matters (units are ranked by price, then sku)."""
-        units = [(price, self.items[i].sku, i) for i in matching
+        units = [(price, self.keys[i], i) for i in matching
                  for price in unit_prices(basis[i], self.items[i].quantity)]
         groups = len(units) // (reward.buy + reward.get)
         if reward.times is not None:
@@ -717,11 +721,6 @@ _QUIET = frozenset({"not_started", "expired", "outside_days", "outside_hours", "
 with a thousand past campaigns does not want a thousand lines per cart."""
 
 
-def _language(code: str) -> str:
-    """`fr`, `FR`, `fr-BE` and `fr_FR` all read as `fr`: a language restriction is on the language."""
-    return code.strip().replace("_", "-").split("-")[0].lower()
-
-
 def _label(promotion: Promotion) -> str:
     return f"`{promotion.name}`"
 
@@ -736,23 +735,22 @@ def _minor(money: Money | None, digits: int) -> int:
     return int(money.amount.scaleb(digits).to_integral_value())
 
 
-def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], items: Sequence[Item]) -> dict[int, int]:
+def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], keys: Sequence[Any]) -> dict[int, int]:
     """An amount over lines in proportion to what is left of each (largest remainder)."""
     if amount <= 0 or not matching:
         return {}
-    weights = [left[i] for i in matching]
-    shares = allocate(amount, weights, [items[i].sku for i in matching])
+    shares = allocate(amount, [left[i] for i in matching], [keys[i] for i in matching])
     return dict(zip(matching, shares, strict=True))
 
 
-def _shrink(lines: Mapping[int, int], room: int) -> dict[int, int]:
+def _shrink(lines: Mapping[int, int], room: int, keys: Sequence[Any]) -> dict[int, int]:
     """Lines' discounts scaled down to `room` in total, exactly."""
     if room <= 0:
         return {}
-    order = sorted(lines)
     if sum(lines.values()) <= room:
         return dict(lines)
-    shares = allocate(room, [lines[i] for i in order])
+    order = sorted(lines)
+    shares = allocate(room, [lines[i] for i in order], [keys[i] for i in order])
     return {i: s for i, s in zip(order, shares, strict=True) if s}
 
 

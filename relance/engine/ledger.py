@@ -224,7 +224,8 @@ class Ledger:
                 row = find_code(conn, applied.code_key)
                 if row is None or row.promotion != promotion.name:
                     reason = "unknown_code"
-                elif row.expires_at is not None and now >= row.expires_at:
+                elif (expiry := promotion.code_expiry(row.issued_at, row.expires_at, rules.timezone)) is not None \
+                        and now >= expiry:
                     reason = "code_expired"
                 elif row.contact_id is not None and row.contact_id != evaluation.contact_id:
                     reason = "wrong_contact"

@@ -181,6 +181,11 @@ class Promotion:
         return self.classes <= other.combines and other.classes <= self.combines
 
 
+def language_code(code: str) -> str:
+    """`fr`, `FR`, `fr-BE` and `fr_FR` all read as `fr`: a language restriction is on the language."""
+    return code.strip().replace("_", "-").split("-")[0].lower()
+
+
 def normalize_code(code: str) -> str:
     """The look-up key of a code: a customer's case, spaces and full-width forms do not matter.
 
@@ -315,7 +320,7 @@ def _restrictions(clause: A.OnlyClause) -> Restrictions:
         elif item.kind == "email":
             values["emails"] = frozenset(v.strip().lower() for v in item.values)
         else:
-            values[plural[item.kind]] = frozenset(v.split("-")[0] for v in item.values) \
+            values[plural[item.kind]] = frozenset(language_code(v) for v in item.values) \
                 if item.kind == "language" else frozenset(item.values)
     return Restrictions(**values)
 

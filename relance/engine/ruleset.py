@@ -17,7 +17,7 @@ from relance.engine import types as T
 from relance.engine.checker import Annotations
 from relance.engine.context import Context
 from relance.engine.diagnostics import EvaluationError, did_you_mean
-from relance.engine.promotion import Promotion, by_code
+from relance.engine.promotion import Promotion, by_code, language_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class RuleSet:
         this cart (kept per minute and per such triple: a shop has few of them)."""
         open_now, by_place = self._minute(now)
         key = (country.strip().upper() if country else None, channel,
-               language.strip().replace("_", "-").split("-")[0].lower() if language else None)
+               language_code(language) if language else None)
         found = by_place.get(key)
         if found is None:
             found = by_place[key] = tuple(p for p in open_now if p.restrictions.admits(*key))
