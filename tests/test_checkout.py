@@ -354,3 +354,26 @@ def test_a_rule_set_that_does_not_load_leaves_the_current_one(tmp_path: Path) ->
     with pytest.raises(relance.RuleSetError):
         e.reload(tmp_path)
     assert e.evaluate(cart(("A", "x", 1, "10.00")), now=NOW).applied
+
+
+def test_the_in_memory_store_serialises_threads(tmp_path: Path) -> None:
+    """`Engine()` without a store shares one SQLite connection: its lock keeps limits exact."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    e = engine(tmp_path, 'promotion capped:\n    code "CAPPED"\n    reward 10 EUR off order\n    limit 5 total\n')
+    c = cart(("A", "x", 1, "30.00"))
+    barrier = threading.Barrier(12)
+
+    def race(i: int) -> str:
+        result = e.evaluate(c, codes=["CAPPED"], now=NOW)
+        barrier.wait()
+        try:
+            e.redeem(result, f"o{i}", now=NOW)
+            return "ok"
+        except relance.RedemptionError:
+            return "refused"
+
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(race, range(12)))
+    assert outcomes.count("ok") == 5 and outcomes.count("refused") == 7

@@ -65,9 +65,12 @@ class Receipt:
 class Ledger:
     """Reads for evaluation (the `StoreView` of `checkout.py`) and the writes of redemption."""
 
-    def __init__(self, engine: Engine, cache_ttl: float = 1.0):
+    def __init__(self, engine: Engine, cache_ttl: float = 1.0, lock: Any = None):
         self.engine = engine
         self.cache_ttl = cache_ttl
+        self.lock = lock if lock is not None else nullcontext()
+        """Held around every use of the database: a lock for a store whose one connection threads
+        would otherwise share (the in-memory one), nothing for real databases."""
         self._disabled: tuple[float, frozenset[str]] | None = None
         self._usage: dict[Any, tuple[float, Usage]] = {}
         self._local = threading.local()
@@ -83,7 +86,7 @@ class Ledger:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with self.engine.connect() as conn:
+        with self.lock, self.engine.connect() as conn:
             self._local.conn = conn
             try:
                 yield
@@ -92,7 +95,12 @@ class Ledger:
 
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
-        return nullcontext(conn) if conn is not None else self.engine.connect()
+        return nullcontext(conn) if conn is not None else self._locked()
+
+    @contextmanager
+    def _locked(self) -> Iterator[Any]:
+        with self.lock, self.engine.connect() as conn:
+            yield conn
 
     # ---- reads ----
 
@@ -143,7 +151,7 @@ class Ledger:
         kind = "reserve" if expires_at is not None else "redeem"
         rows = [Redemption(a.promotion, a.code, a.discount.minor_units(), evaluation.currency) for a in evaluation.applied]
         receipt = Receipt(key, order_id, kind, tuple(rows), now, expires_at)
-        with self.engine.connect() as conn:
+        with self.lock, self.engine.connect() as conn:
             transaction = conn.begin()
             try:
                 conn.execute(S.redemption_batches.insert().values(
@@ -183,7 +191,7 @@ class Ledger:
         return receipt
 
     def _replay(self, key: str, order_id: str, kind: str) -> Receipt:
-        with self.engine.connect() as conn:
+        with self._locked() as conn:
             row = conn.execute(select(S.redemption_batches).where(S.redemption_batches.c.key == key)).one()
         if row.order_id != order_id or row.kind != kind:
             raise RedemptionError(f"the key {key!r} was already used for {row.kind} of order {row.order_id!r}")
@@ -238,7 +246,7 @@ class Ledger:
 
     def release(self, key: str) -> int:
         """Give back a reservation's units before it expires (the cart was abandoned)."""
-        with self.engine.begin() as conn:
+        with self.lock, self.engine.begin() as conn:
             released = _release(conn, key)
         self.forget()
         return released
@@ -246,7 +254,7 @@ class Ledger:
     def rollback(self, order_id: str) -> int:
         """Undo an order's redemptions (cancel, refund): they stop counting, so every limit and
         budget is back where it was. Returns how many were undone; a second call undoes none."""
-        with self.engine.begin() as conn:
+        with self.lock, self.engine.begin() as conn:
             result = conn.execute(update(S.redemptions).where(S.redemptions.c.order_id == order_id,
                                                               S.redemptions.c.state.in_(("redeemed", "reserved")))
                                   .values(state="rolled_back"))
@@ -258,7 +266,7 @@ class Ledger:
     def set_disabled(self, promotion: str, disabled: bool, now: dt.datetime, note: str | None = None) -> None:
         """The one-click stop (and restart), without a rule change."""
         states = S.promotion_states
-        with self.engine.begin() as conn:
+        with self.lock, self.engine.begin() as conn:
             insert = S.dialect_insert(conn, states).values(promotion=promotion, disabled=disabled, changed_at=now,
                                                             note=note, version=0)
             conn.execute(insert.on_conflict_do_update(index_elements=[states.c.promotion],

@@ -8,6 +8,7 @@ replaces the current one only if it loads whole (`reload`): the previous one kee
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,10 +36,13 @@ class Store:
     default, PostgreSQL by URL. The schema is brought up to date (migrations) when it opens."""
 
     def __init__(self, url: str | SqlEngine = "sqlite:///relance.db"):
+        self.lock: Any = None
+        """Serialises threads on the in-memory store, whose single connection they would share."""
         if isinstance(url, SqlEngine):
             self.engine = url
         elif url in ("sqlite://", "sqlite:///:memory:"):
             self.engine = S.connect("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+            self.lock = threading.RLock()
         elif url.startswith("sqlite"):
             self.engine = S.connect(url, connect_args={"timeout": 30})
         else:
@@ -87,7 +91,7 @@ class Engine:
         elif not isinstance(store, Store):
             store = Store(store)
         self.store = store
-        self.ledger = Ledger(store.engine, cache_ttl)
+        self.ledger = Ledger(store.engine, cache_ttl, store.lock)
 
     def reload(self, path: str | Path) -> RuleSet:
         """Load the rule set again; on any error (RuleSetError) the current one stays in place."""
@@ -194,8 +198,9 @@ class Engine:
         if declared.pattern is None:
             raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
         when = now or dt.datetime.now(UTC)
-        return codes.issue_codes(self.store.engine, promotion, declared.pattern, count, when,
-                                 expires_at=self.code_expiry(promotion, when), contact_id=contact_id)
+        with self.ledger.lock:
+            return codes.issue_codes(self.store.engine, promotion, declared.pattern, count, when,
+                                     expires_at=self.code_expiry(promotion, when), contact_id=contact_id)
 
     def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
         """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
@@ -204,7 +209,8 @@ class Engine:
 
         self._pool(promotion)
         when = now or dt.datetime.now(UTC)
-        return codes.import_codes(self.store.engine, promotion, rows, when, tz=self.rules.timezone)
+        with self.ledger.lock:
+            return codes.import_codes(self.store.engine, promotion, rows, when, tz=self.rules.timezone)
 
     def code_expiry(self, promotion: str, issued_at: dt.datetime) -> dt.datetime | None:
         lifetime = self._pool(promotion).code_lifetime
