@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 import relance
 from relance.engine import store as S
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
 CONTACT = {"id": "c1", "email": "Anna@Example.fr", "country": "FR", "language": "fr",
            "created_at": "2026-01-01T00:00:00Z"}

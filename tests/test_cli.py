@@ -140,3 +140,30 @@ def test_eval_explain_shows_each_part(tmp_path: Path) -> None:
     assert lines[0].startswith("false") and lines[1].strip().startswith("false")
     assert any(line.strip().startswith('"BE"') and line.strip().endswith("contact.country") for line in lines)
     assert any(line.strip().startswith("0") and line.strip().endswith("count(orders)") for line in lines)
+
+
+def test_explain_a_cart_and_its_bad_data(tmp_path: Path) -> None:
+    cart = tmp_path / "cart.json"
+    cart.write_text(json.dumps({"currency": "EUR", "country": "FR", "items": [
+        {"sku": "S1", "category": "socks", "quantity": 3, "unit_price": "4.00"}]}))
+    code, out = run("explain", str(EXAMPLES), "--cart", str(cart), "--code", "nope", "--at", "2026-11-23T10:00",
+                    "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["total"]["amount"] == "8.00"  # 3 socks at 4.00, the third one free
+    assert {"reason": "unknown_code", "code": "nope"}.items() <= data["refused"][0].items()
+    cart.write_text(json.dumps({"currency": "EUR", "items": [{"sku": "A", "unit_price": 12.5}]}))
+    code, out = run("explain", str(EXAMPLES), "--cart", str(cart))
+    assert code == 2 and "not floats" in out and "Traceback" not in out
+
+
+def test_codes_generate_and_the_one_click_stop(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    out_file = tmp_path / "codes.csv"
+    code, out = run("codes", "generate", "welcome_coupon", "--count", "25", "--rules", str(EXAMPLES), "--store", store,
+                    "--out", str(out_file), "--at", "2026-11-23T10:00")
+    assert code == 0 and "25 codes issued" in out and "valid until 2026-12-23" in out
+    assert len(out_file.read_text().split()) == 26  # header + 25 codes
+    assert run("codes", "generate", "socks_3_for_2", "--count", "1", "--rules", str(EXAMPLES), "--store", store)[0] == 2
+    code, out = run("promotions", "disable", "welcome_cupon", "--rules", str(EXAMPLES), "--store", store)
+    assert code == 2 and "did you mean `welcome_coupon`" in out
+    assert run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", store)[0] == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -315,7 +316,7 @@ class Checkout:
     def money(self, minor: int) -> Money:
         found = self.moneys.get(minor)
         if found is None:
-            found = self.moneys[minor] = Money(Decimal(minor).scaleb(-self.digits), self.currency)
+            found = self.moneys[minor] = _money_of(minor, self.currency, self.digits)
         return found
 
     # -- candidates --
@@ -719,6 +720,12 @@ _QUIET = frozenset({"not_started", "expired", "outside_days", "outside_hours", "
                     "wrong_language", "wrong_channel", "wrong_currency", "nothing_to_discount"})
 """Automatic promotions refused for these reasons are not listed unless asked (`explain`): a shop
 with a thousand past campaigns does not want a thousand lines per cart."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _money_of(minor: int, currency: str, digits: int) -> Money:
+    """Amounts recur from cart to cart (prices, totals): made once (Money is immutable)."""
+    return Money(Decimal(minor).scaleb(-digits), currency)
 
 
 def _label(promotion: Promotion) -> str:

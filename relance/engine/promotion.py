@@ -147,13 +147,11 @@ class Promotion:
     """Currencies of the amounts its rewards name (`5 EUR off`): a cart in another one is refused."""
     classes: frozenset[str] = frozenset()
     """What its rewards take their discount from: order, items, shipping (for `combines with`)."""
+    name: str = ""
+    """The declaration's name (kept as a field: the checkout reads it for every candidate)."""
     order: tuple[int, int, str] = (0, 0, "")
     """Where it comes in the walk: priority, then items before order before shipping and gifts
     (perks whose thresholds should see the money discounts), then name."""
-
-    @property
-    def name(self) -> str:
-        return self.declaration.name
 
     @property
     def title(self) -> str | None:
@@ -241,7 +239,7 @@ def compile_promotion(decl: A.PromotionDecl, ann: Annotations, currency: str, tz
     currencies = frozenset(node.currency for clause in decl.clauses if isinstance(clause, A.RewardClause)
                            for node in A.walk(clause.reward) if isinstance(node, A.MoneyLit))
     rank = min((2 if r.kind == "gift" else _RANK[r.klass] for r in rewards), default=0)
-    return Promotion(decl, condition, tuple(rewards), currencies=currencies,
+    return Promotion(decl, condition, tuple(rewards), currencies=currencies, name=decl.name,
                      classes=frozenset(r.klass for r in rewards), order=(-options.get("priority", 0), rank, decl.name),
                      **options)
 
