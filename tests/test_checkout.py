@@ -119,10 +119,12 @@ promotion big "30% off, alone":
     reward 30% off order
 '''
     e = engine(tmp_path, rules)
-    result = e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
+    result = e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW, explain=True)
     # policy priority: `small` comes first, so the exclusive one cannot apply
     assert [a.promotion for a in result.applied] == ["small"]
     assert result.refusal("big").reason == "not_combinable"
+    # without `explain`, an automatic promotion that does not combine is not listed (a code would be)
+    assert e.evaluate(cart(("A", "x", 1, "100.00")), now=NOW).refusal("big") is None
     best = engine(tmp_path, rules, "guards:\n  exclusive: best\n")
     result = best.evaluate(cart(("A", "x", 1, "100.00")), now=NOW)
     assert [a.promotion for a in result.applied] == ["big"]  # 30.00 beats 5.00
@@ -141,7 +143,7 @@ promotion socks:
 promotion ship:
     reward free shipping
 ''')
-    result = e.evaluate(cart(("A", "socks", 1, "10.00"), shipping="3.00"), now=NOW)
+    result = e.evaluate(cart(("A", "socks", 1, "10.00"), shipping="3.00"), now=NOW, explain=True)
     # items go first: socks applies; ten (order) does not combine with items; ship stacks with both
     assert sorted(a.promotion for a in result.applied) == ["ship", "socks"]
     assert result.refusal("ten").reason == "not_combinable"

@@ -465,10 +465,11 @@ class Checkout:
             if blocker is None and promotion.exclusive and state.applied_promotions:
                 blocker = state.applied_promotions[0]
             if blocker is not None:
-                why = f"{_label(blocker)} applies alone" if blocker is closed_by else \
-                    f"it applies alone, and {_label(blocker)} is already applied" if promotion.exclusive else \
-                    f"it does not combine with {_label(blocker)}"
-                refusals.append(Refusal("not_combinable", why, promotion.name, candidate.code))
+                if candidate.code is not None or self.explain:  # quiet for automatic ones, as in _QUIET
+                    why = f"{_label(blocker)} applies alone" if blocker is closed_by else \
+                        f"it applies alone, and {_label(blocker)} is already applied" if promotion.exclusive else \
+                        f"it does not combine with {_label(blocker)}"
+                    refusals.append(Refusal("not_combinable", why, promotion.name, candidate.code))
                 continue
             try:
                 applied = self.apply(candidate, state)
@@ -717,9 +718,10 @@ def over_limit(promotion: Promotion, used: Usage, contact_id: str | None, code_k
 
 
 _QUIET = frozenset({"not_started", "expired", "outside_days", "outside_hours", "disabled", "wrong_country",
-                    "wrong_language", "wrong_channel", "wrong_currency", "nothing_to_discount"})
+                    "wrong_language", "wrong_channel", "wrong_currency", "nothing_to_discount", "not_combinable"})
 """Automatic promotions refused for these reasons are not listed unless asked (`explain`): a shop
-with a thousand past campaigns does not want a thousand lines per cart."""
+with a thousand past campaigns does not want a thousand lines per cart. A typed code is always
+told why it was refused."""
 
 
 @functools.lru_cache(maxsize=65536)
