@@ -48,6 +48,17 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
 def _money(value: Any) -> Money:
     if isinstance(value, Money):
         return value
+    if type(value) is str:  # the common case, "12.50 EUR", without the detours below
+        parts = value.split()
+        digits = MINOR_UNITS.get(parts[1]) if len(parts) == 2 else None
+        if digits is not None:
+            try:
+                amount = Decimal(parts[0])
+            except ArithmeticError:
+                amount = None
+            if amount is not None and amount.is_finite() and abs(amount) < MAX_AMOUNT and \
+                    amount.as_tuple().exponent >= -digits:  # type: ignore[operator]
+                return Money(amount, parts[1])
     if isinstance(value, dict):
         amount, currency = value.get("amount"), value.get("currency")
         if amount is None or not isinstance(currency, str):
