@@ -548,6 +548,15 @@ def _read_json(path: str, what: str) -> Any:
         _fail(f"{path}: cannot read the {what}: {error}")
 
 
+def _at(at: str | None, tz: Any) -> dt.datetime:
+    from relance.engine.models import UTC, to_aware
+
+    try:
+        return to_aware(at, tz) if at else dt.datetime.now(UTC)
+    except ValueError:
+        _fail(f"--at: `{at}` is not a date or a date and time, e.g. 2026-12-24 or 2026-12-24T10:00")
+
+
 def _checkout_engine(rules_path: str, store: str | None) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -575,7 +584,6 @@ def explain(rules_path: str, cart_file: str, contact_file: str | None, codes: tu
     """Which promotions a cart gets, by how much, on which lines, and why the others do not."""
     from relance.engine.context import DataError
     from relance.engine.diagnostics import EvaluationError
-    from relance.engine.models import UTC, to_aware
 
     engine = _checkout_engine(rules_path, store)
     cart = _read_json(cart_file, "cart")
@@ -585,7 +593,7 @@ def explain(rules_path: str, cart_file: str, contact_file: str | None, codes: tu
         history = {k: person.get(k) or [] for k in ("orders", "events")}
         person = person["contact"]
     try:
-        now = to_aware(at, engine.rules.timezone) if at else dt.datetime.now(UTC)
+        now = _at(at, engine.rules.timezone)
         result = engine.evaluate(cart, person, codes, now, explain=True, **history)
     except (DataError, ValueError) as error:
         _fail(f"bad data: {error}")
@@ -648,12 +656,11 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
     import time
 
     from relance.engine.codes import write_csv
-    from relance.engine.models import UTC, to_aware
 
     engine = _checkout_engine(rules_path, store)
     start = time.perf_counter()
     try:
-        now = to_aware(at, engine.rules.timezone) if at else dt.datetime.now(UTC)
+        now = _at(at, engine.rules.timezone)
         issued = engine.issue_codes(promotion, count, contact_id, now)
     except (KeyError, ValueError) as error:
         _fail(str(error).strip('"'))

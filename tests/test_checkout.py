@@ -379,3 +379,37 @@ def test_the_in_memory_store_serialises_threads(tmp_path: Path) -> None:
     with ThreadPoolExecutor(12) as pool:
         outcomes = list(pool.map(race, range(12)))
     assert outcomes.count("ok") == 5 and outcomes.count("refused") == 7
+
+
+def test_what_a_shop_may_send_wrong_is_named(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion ship:
+    when cart.subtotal >= 40 EUR
+    reward free shipping
+
+promotion social:
+    code "SOCIAL"
+    reward 10% off order
+''')
+    c = cart(("A", "x", 1, "50.00"))
+    for bad, field in ((dict(now="2026-07-10T12:00+02:00"), "now"), (dict(now=dt.date(2026, 7, 10)), "now")):
+        with pytest.raises(relance.DataError, match=f"^{field}: expected a timezone-aware datetime"):
+            e.evaluate(c, **bad)
+    with pytest.raises(relance.DataError, match="shipping cannot be negative"):
+        e.evaluate({**c, "shipping": "-5.00"}, now=NOW)
+    with pytest.raises(relance.DataError, match=r"items.0.unit_price: a price cannot be negative"):
+        e.evaluate(cart(("A", "x", 1, "-5.00")), now=NOW)
+    with pytest.raises(relance.DataError, match="cart: expected a mapping"):
+        e.evaluate([c], now=NOW)  # type: ignore[arg-type]
+    result = e.evaluate(c, codes=["SOCIAL"], now=NOW)
+    for order_id in (None, "", 123):
+        with pytest.raises(relance.DataError, match="order_id: expected a non-empty string"):
+            e.redeem(result, order_id, now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(relance.DataError, match="evaluation: expected"):
+        e.redeem({"applied": []}, "o1", now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(relance.DataError, match="ttl: expected a positive"):
+        e.reserve(result, "cart-1", ttl=900, now=NOW)  # type: ignore[arg-type]
+    # an amount in another currency is never compared: the promotion is refused for the currency
+    usd = {"currency": "USD", "items": [{"sku": "A", "unit_price": "80.00"}]}
+    assert e.evaluate(usd, now=NOW, explain=True).refusal("ship").reason == "wrong_currency"
+    assert e.qualify(usd, now=NOW) == []

@@ -220,7 +220,10 @@ class Cart(_Model):
 
     @model_validator(mode="after")
     def _sums(self) -> Cart:
-        for item in self.items:
+        for index, item in enumerate(self.items):
+            if item.unit_price.amount < 0:
+                raise ValueError(f"items.{index}.unit_price: a price cannot be negative ({item.unit_price}); "
+                                 "give a discount as a promotion, not as a line")
             if item.unit_price.currency != self.currency:
                 raise ValueError(f"item {item.sku} is priced in {item.unit_price.currency}, "
                                  f"the cart in {self.currency}")
@@ -231,6 +234,8 @@ class Cart(_Model):
         elif self.subtotal is not None:
             subtotal = self.subtotal
         shipping = self.shipping or Money(Decimal(0), self.currency)
+        if shipping.amount < 0:
+            raise ValueError(f"shipping cannot be negative ({shipping})")
         object.__setattr__(self, "subtotal", subtotal)
         object.__setattr__(self, "shipping", shipping)
         if self.total is not None and self.total != subtotal + shipping:

@@ -144,7 +144,8 @@ class Promotion:
     pattern: str | None = None
     code_lifetime: A.DurationLit | None = None
     currencies: frozenset[str] = frozenset()
-    """Currencies of the amounts its rewards name (`5 EUR off`): a cart in another one is refused."""
+    """Currencies of the amounts its condition and rewards name (`5 EUR off`, `cart.subtotal >= 40 EUR`):
+    a cart in another one is refused (`wrong_currency`), never compared across currencies."""
     classes: frozenset[str] = frozenset()
     """What its rewards take their discount from: order, items, shipping (for `combines with`)."""
     name: str = ""
@@ -236,8 +237,8 @@ def compile_promotion(decl: A.PromotionDecl, ann: Annotations, currency: str, tz
     limits = options.get("limits")
     if options.get("pool") and (limits is None or limits.per_code is None):
         options["limits"] = Limits(**{**_fields(limits or Limits()), "per_code": 1})  # a pool code serves once
-    currencies = frozenset(node.currency for clause in decl.clauses if isinstance(clause, A.RewardClause)
-                           for node in A.walk(clause.reward) if isinstance(node, A.MoneyLit))
+    currencies = frozenset(node.currency for clause in decl.clauses if isinstance(clause, A.RewardClause | A.WhenClause)
+                           for node in A.walk(clause) if isinstance(node, A.MoneyLit))
     rank = min((2 if r.kind == "gift" else _RANK[r.klass] for r in rewards), default=0)
     return Promotion(decl, condition, tuple(rewards), currencies=currencies, name=decl.name,
                      classes=frozenset(r.klass for r in rewards), order=(-options.get("priority", 0), rank, decl.name),

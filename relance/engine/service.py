@@ -107,9 +107,11 @@ class Engine:
                 now: dt.datetime | None = None, orders: Sequence[Any] = (), events: Sequence[Any] = (),
                 rfm: Mapping[str, Any] | None = None) -> Context:
         """The validated context of one checkout (raises DataError naming the bad field)."""
-        when = now or dt.datetime.now(UTC)
-        if when.tzinfo is None:
-            raise DataError("now must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        when = _clock(now)
+        if not isinstance(cart, Cart | Mapping):
+            raise DataError(f"cart: expected a mapping (currency, items, shipping...), not {type(cart).__name__}")
+        if contact is not None and not isinstance(contact, Contact | Mapping):
+            raise DataError(f"contact: expected a mapping (id, email...), not {type(contact).__name__}")
         data: dict[str, Any] = {"orders": list(orders), "events": list(events)}
         if isinstance(cart, Cart):
             validated_cart: Cart | None = cart
@@ -159,7 +161,8 @@ class Engine:
         """Record every promotion of `evaluation` for this order, all or none, after counting the
         limits again inside the transaction. The same key (default: the order id) twice records
         once and returns the first receipt. Raises RedemptionError with the refusals."""
-        when = now or dt.datetime.now(UTC)
+        when = _clock(now)
+        _check_redemption(evaluation, order_id, idempotency_key)
         key = idempotency_key or f"order:{order_id}"
         return self.ledger.record(self.rules, evaluation, order_id, key, when, reservation=reservation)
 
@@ -167,7 +170,10 @@ class Engine:
                 key: str | None = None, now: dt.datetime | None = None) -> Receipt:
         """Hold the promotions of a cart for `ttl` (they count towards the limits meanwhile), so
         the last unit of a capped code is not promised to two carts. Redeem with `reservation=`."""
-        when = now or dt.datetime.now(UTC)
+        when = _clock(now)
+        _check_redemption(evaluation, cart_id, key, "cart_id")
+        if not isinstance(ttl, dt.timedelta) or ttl <= dt.timedelta(0):
+            raise DataError(f"ttl: expected a positive datetime.timedelta, not {ttl!r}")
         return self.ledger.record(self.rules, evaluation, cart_id, key or f"reserve:{cart_id}:{uuid.uuid4().hex}",
                                   when, expires_at=when + ttl)
 
@@ -264,6 +270,24 @@ class _Excluding:
 
     def usage(self, promotions: Any, contact_id: Any, code_keys: Any, now: Any, tz: Any) -> Any:
         return self.ledger.usage(promotions, contact_id, code_keys, now, tz, self.reservation)
+
+
+def _clock(now: Any) -> dt.datetime:
+    """`now` as given (aware), or the computer's clock."""
+    if now is None:
+        return dt.datetime.now(UTC)
+    if not isinstance(now, dt.datetime) or now.tzinfo is None:
+        raise DataError(f"now: expected a timezone-aware datetime, e.g. datetime.now(timezone.utc), not {now!r}")
+    return now
+
+
+def _check_redemption(evaluation: Any, order_id: Any, key: Any, what: str = "order_id") -> None:
+    if not isinstance(evaluation, Evaluation):
+        raise DataError(f"evaluation: expected what engine.evaluate returned, not {type(evaluation).__name__}")
+    if not isinstance(order_id, str) or not order_id.strip():
+        raise DataError(f"{what}: expected a non-empty string, not {order_id!r}")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise DataError(f"idempotency key: expected a non-empty string, not {key!r}")
 
 
 def _message(title: str, gaps: Sequence[Missing]) -> str:
