@@ -167,3 +167,13 @@ def test_codes_generate_and_the_one_click_stop(tmp_path: Path) -> None:
     code, out = run("promotions", "disable", "welcome_cupon", "--rules", str(EXAMPLES), "--store", store)
     assert code == 2 and "did you mean `welcome_coupon`" in out
     assert run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", store)[0] == 0
+
+
+def test_a_cart_test_naming_no_promotion_suggests_one(tmp_path: Path) -> None:
+    (tmp_path / "p.rules").write_text("promotion free_ship:\n    when cart.subtotal >= 50 EUR\n    reward free shipping\n")
+    (tmp_path / "p.test.yaml").write_text(
+        "now: 2026-11-23T10:00:00Z\ntests:\n  - name: typo\n"
+        "    cart: {currency: EUR, items: [{sku: T1, quantity: 1, unit_price: \"19.99\"}]}\n"
+        "    expect:\n      - applied: free_shp\n")
+    code, out = run("test", str(tmp_path))
+    assert code == 2 and "did you mean `free_ship`?" in out

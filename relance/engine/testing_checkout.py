@@ -144,8 +144,26 @@ def check_qualify(expect: Expectation, evaluation: Evaluation, found: Mapping[st
     return []
 
 
+def unknown_names(rules: RuleSet, expectations: list[Expectation]) -> list[tuple[str, str, str]]:
+    """Expectations naming a promotion the rule set does not have (a typo would never pass)."""
+    from relance.engine.diagnostics import did_you_mean
+
+    out = []
+    for expect in expectations:
+        for key in ("applied", "not_applied", "qualify"):
+            name = getattr(expect, key)
+            if name is not None and name not in rules.promotions:
+                hint = did_you_mean(name, rules.promotions)
+                out.append((f"{key}: {name}", "a promotion of the rule set", "no such promotion"
+                            + (f"; {hint}" if hint else "")))
+    return out
+
+
 def run(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt.datetime,
         expectations: list[Expectation]) -> list[tuple[str, str, str]]:
+    unknown = unknown_names(rules, expectations)
+    if unknown:
+        return unknown
     ctx = checkout_context(rules, case, contexts, now)
     ctx.segments.clear()
     ledger = store_for(rules, case, now)
