@@ -221,12 +221,26 @@ class _Refused(Exception):
         self.reason, self.message, self.condition = reason, message or REASONS[reason], condition
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Candidate:
     promotion: Promotion
     code: str | None = None
     code_key: str | None = None
     indexed: bool = False
+
+
+_INDEXED: dict[int, tuple[Promotion, _Candidate]] = {}
+
+
+def _indexed(promotion: Promotion) -> _Candidate:
+    """The candidate of an automatic promotion from the rule set's index, made once (it holds
+    nothing of one cart); the promotion is kept with it, so its id is not reused."""
+    found = _INDEXED.get(id(promotion))
+    if found is None:
+        if len(_INDEXED) > 100_000:
+            _INDEXED.clear()
+        found = _INDEXED[id(promotion)] = (promotion, _Candidate(promotion, indexed=True))
+    return found[1]
 
 
 @dataclass(slots=True)
@@ -306,6 +320,7 @@ class Checkout:
         self.subtotal = sum(self.gross)
         self.refused: list[Refusal] = []
         self.moneys: dict[int, Money] = {}
+        self.disabled: frozenset[str] = frozenset()
         self.usages: dict[tuple[str, str | None], Usage] = {}
         self.views: dict[tuple[Any, bool, Any], tuple[Context, list[int], int]] = {}
         self.unmet: dict[str, Context] = {}
@@ -329,7 +344,8 @@ class Checkout:
             country = self.cart.country or (self.contact.country if self.contact else None)
             language = self.contact.language if self.contact else None
             automatic = self.rules.automatic_for(now, country, self.cart.channel, language)
-        found: list[_Candidate] = [_Candidate(p, indexed=not self.explain) for p in automatic]
+        found: list[_Candidate] = [_indexed(p) for p in automatic] if not self.explain else \
+            [_Candidate(p) for p in automatic]
         by_name = {c.promotion.name for c in found}
         for raw in dict.fromkeys(c for c in codes if c and c.strip()):
             key = normalize_code(raw)
@@ -356,17 +372,21 @@ class Checkout:
                     continue
             by_name.add(promotion.name)
             found.append(_Candidate(promotion, raw, key))
-        disabled = self.store.disabled() if self.store is not None else frozenset()
+        disabled = self.disabled = self.store.disabled() if self.store is not None else frozenset()
         kept = []
         for candidate in found:
+            if candidate.indexed:  # prechecked in the walk, if the stack leaves it a chance
+                kept.append(candidate)
+                continue
             try:
-                self.precheck(candidate.promotion, disabled, candidate.indexed)
+                self.precheck(candidate.promotion, disabled)
             except _Refused as refused:
                 if candidate.code is not None or self.explain or refused.reason not in _QUIET:
                     self.refuse(candidate.promotion, candidate.code, refused.reason, refused.message)
                 continue
             kept.append(candidate)
-        kept.sort(key=lambda c: c.promotion.order)
+        if self.explain or len(found) != len(automatic):  # the index's promotions come sorted already
+            kept.sort(key=lambda c: c.promotion.order)
         return kept
 
     def precheck(self, promotion: Promotion, disabled: frozenset[str], indexed: bool = False) -> None:
@@ -461,9 +481,15 @@ class Checkout:
         closed_by: Promotion | None = None
         for candidate in candidates:
             promotion = candidate.promotion
-            blocker = closed_by or next((o for o in state.applied_promotions if not promotion.stacks_with(o)), None)
-            if blocker is None and promotion.exclusive and state.applied_promotions:
-                blocker = state.applied_promotions[0]
+            blocker = closed_by
+            if blocker is None:
+                for other in state.applied_promotions:
+                    if not promotion.stacks_with(other):
+                        blocker = other
+                        break
+                else:
+                    if promotion.exclusive and state.applied_promotions:
+                        blocker = state.applied_promotions[0]
             if blocker is not None:
                 if candidate.code is not None or self.explain:  # quiet for automatic ones, as in _QUIET
                     why = f"{_label(blocker)} applies alone" if blocker is closed_by else \
@@ -472,6 +498,8 @@ class Checkout:
                     refusals.append(Refusal("not_combinable", why, promotion.name, candidate.code))
                 continue
             try:
+                if candidate.indexed:
+                    self.precheck(promotion, self.disabled, True)
                 applied = self.apply(candidate, state)
             except _Refused as refused:
                 if candidate.code is not None or self.explain or refused.reason not in _QUIET:

@@ -60,7 +60,7 @@ class RuleSet:
             object.__setattr__(self, "public_codes", by_code(self.promotions))
 
     def automatic_at(self, now: dt.datetime) -> tuple[Promotion, ...]:
-        """Automatic promotions open during the minute of `now`: dates, days and hours (all
+        """Automatic promotions open during the minute of `now`, in walk order: dates, days and hours (all
         written to the minute) are decided once per minute of the clock and kept a few minutes, so
         a cart does not scan the campaigns of past years."""
         return self._minute(now)[0]
@@ -85,8 +85,9 @@ class RuleSet:
                 self._active.clear()
             start = dt.datetime.fromtimestamp(minute * 60, dt.UTC)
             last = start + dt.timedelta(seconds=59)
-            found = (tuple(p for p in self.promotions.values() if p.automatic and (
-                p.window.refusal(start, self.timezone) is None or p.window.refusal(last, self.timezone) is None)), {})
+            found = (tuple(sorted((p for p in self.promotions.values() if p.automatic and (
+                p.window.refusal(start, self.timezone) is None or p.window.refusal(last, self.timezone) is None)),
+                key=lambda p: p.order)), {})
             self._active[minute] = found
         return found
 
