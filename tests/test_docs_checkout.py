@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_docs import _transcript
 
 import relance
 from relance.cli import cli
@@ -230,13 +231,7 @@ def test_transcript_wildcards() -> None:
 
 
 def run_transcript(block: Block, folder: Path) -> None:
-    steps: list[tuple[int, str, list[str]]] = []
-    for offset, line in enumerate(block.text.splitlines()):
-        if line.startswith("$ "):
-            steps.append((block.line + offset, line[2:].strip(), []))
-        else:
-            assert steps, f"{block.where}: a transcript starts with a `$ ` command"
-            steps[-1][2].append(line.rstrip())
+    steps = _transcript(block)
     runner = CliRunner()
     status: int | None = None
     for number, (line, command, expected) in enumerate(steps):

@@ -346,7 +346,7 @@ class Checkout:
             automatic = self.rules.automatic_for(now, country, self.cart.channel, language)
         found: list[_Candidate] = [_indexed(p) for p in automatic] if not self.explain else \
             [_Candidate(p) for p in automatic]
-        by_name = {c.promotion.name for c in found}
+        by_name: set[str] = set()  # promotions already reached by a code (automatic ones have none)
         for raw in dict.fromkeys(c for c in codes if c and c.strip()):
             key = normalize_code(raw)
             promotion = self.rules.public_codes.get(key)
