@@ -73,29 +73,40 @@ class Ledger:
         would otherwise share (the in-memory one), nothing for real databases."""
         self._disabled: tuple[float, frozenset[str]] | None = None
         self._usage: dict[Any, tuple[float, Usage]] = {}
+        self._codes: dict[str, tuple[float, CodeRow | None]] = {}
         self._local = threading.local()
 
     def forget(self) -> None:
         """Drop what evaluation remembers of the store (after a write through this ledger)."""
         self._disabled = None
         self._usage = {}
+        self._codes = {}
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """One connection for all the reads of one evaluation (per thread), instead of one each."""
-        if getattr(self._local, "conn", None) is not None:
+        """One connection for all the reads of one evaluation (per thread), opened only if one is
+        needed (what the caches hold needs none)."""
+        local = self._local
+        if getattr(local, "reading", False):
             yield
             return
-        with self.lock, self.engine.connect() as conn:
-            self._local.conn = conn
-            try:
-                yield
-            finally:
-                self._local.conn = None
+        local.reading, local.conn, local.opened = True, None, None
+        try:
+            yield
+        finally:
+            opened = local.opened
+            local.reading, local.conn, local.opened = False, None, None
+            if opened is not None:
+                opened.__exit__(None, None, None)
 
     def _reader(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        return nullcontext(conn) if conn is not None else self._locked()
+        local = self._local
+        if getattr(local, "reading", False):
+            if local.conn is None:
+                local.opened = self._locked()
+                local.conn = local.opened.__enter__()
+            return nullcontext(local.conn)
+        return self._locked()
 
     @contextmanager
     def _locked(self) -> Iterator[Any]:
@@ -116,8 +127,18 @@ class Ledger:
         return names
 
     def find_code(self, code_key: str) -> CodeRow | None:
+        """A pool code by key. A stored code never changes, so a found one is remembered; a code
+        not found is asked again after `cache_ttl` seconds (it may be issued meanwhile)."""
+        cached = self._codes.get(code_key)
+        if cached is not None and (cached[1] is not None or time.monotonic() - cached[0] < self.cache_ttl):
+            return cached[1]
         with self._reader() as conn:
-            return find_code(conn, code_key)
+            row = find_code(conn, code_key)
+        if self.cache_ttl > 0:
+            if len(self._codes) > 100_000:
+                self._codes = {}
+            self._codes[code_key] = (time.monotonic(), row)
+        return row
 
     def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
               now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:

@@ -205,8 +205,10 @@ class Engine:
             raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
         when = now or dt.datetime.now(UTC)
         with self.ledger.lock:
-            return codes.issue_codes(self.store.engine, promotion, declared.pattern, count, when,
-                                     expires_at=self.code_expiry(promotion, when), contact_id=contact_id)
+            issued = codes.issue_codes(self.store.engine, promotion, declared.pattern, count, when,
+                                       expires_at=self.code_expiry(promotion, when), contact_id=contact_id)
+        self.ledger.forget()  # a code asked before it existed is not "unknown" any more
+        return issued
 
     def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
         """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
@@ -216,7 +218,9 @@ class Engine:
         self._pool(promotion)
         when = now or dt.datetime.now(UTC)
         with self.ledger.lock:
-            return codes.import_codes(self.store.engine, promotion, rows, when, tz=self.rules.timezone)
+            count = codes.import_codes(self.store.engine, promotion, rows, when, tz=self.rules.timezone)
+        self.ledger.forget()
+        return count
 
     def code_expiry(self, promotion: str, issued_at: dt.datetime) -> dt.datetime | None:
         lifetime = self._pool(promotion).code_lifetime
