@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import relance
 from relance.engine import runtime as R
@@ -135,3 +137,20 @@ def test_elapsed_days_across_daylight_saving_are_real_days(paris_rules: relance.
     assert compiled.evaluate(ctx) == 0 == compiled.interpret(ctx)
     later = paris_rules.context({**data, "now": "2026-03-29T13:00"})
     assert compiled.evaluate(later) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789.-e+٣² ", max_size=20), st.sampled_from(["EUR", "JPY", "KWD", "XXX"]))
+def test_the_fast_path_for_amounts_agrees_with_the_full_parser(number: str, currency: str) -> None:
+    from relance.engine.models import _money, _parse_money
+
+    text = f"{number} {currency}"
+
+    def outcome(parse: Any) -> Any:
+        try:
+            money = parse(text)
+            return (money.amount, money.currency)
+        except ValueError:
+            return "refused"
+
+    assert outcome(_money) == outcome(_parse_money)

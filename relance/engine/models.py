@@ -51,14 +51,15 @@ def _money(value: Any) -> Money:
     if type(value) is str:  # the common case, "12.50 EUR", without the detours below
         parts = value.split()
         digits = MINOR_UNITS.get(parts[1]) if len(parts) == 2 else None
-        if digits is not None:
-            try:
-                amount = Decimal(parts[0])
-            except ArithmeticError:
-                amount = None
-            if amount is not None and amount.is_finite() and abs(amount) < MAX_AMOUNT and \
-                    amount.as_tuple().exponent >= -digits:  # type: ignore[operator]
-                return Money(amount, parts[1])
+        whole, _, fraction = (parts[0] if digits is not None else "").lstrip("-").partition(".")
+        if 0 < len(whole) <= 15 and len(fraction) <= digits and (whole + fraction).isdecimal() and \
+                parts[0].count("-") <= 1:  # plain decimal digits: exact, and below MAX_AMOUNT
+            return Money(Decimal(parts[0]), parts[1])
+    return _parse_money(value)
+
+
+def _parse_money(value: Any) -> Money:
+    """Every accepted spelling of an amount, and the refusals (the fast path above agrees)."""
     if isinstance(value, dict):
         amount, currency = value.get("amount"), value.get("currency")
         if amount is None or not isinstance(currency, str):
