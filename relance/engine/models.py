@@ -50,12 +50,20 @@ def _money(value: Any) -> Money:
         return value
     if type(value) is str:  # the common case, "12.50 EUR", without the detours below
         parts = value.split()
-        digits = MINOR_UNITS.get(parts[1]) if len(parts) == 2 else None
-        whole, _, fraction = (parts[0] if digits is not None else "").lstrip("-").partition(".")
-        if 0 < len(whole) <= 15 and len(fraction) <= digits and (whole + fraction).isdecimal() and \
-                parts[0].count("-") <= 1:  # plain decimal digits: exact, and below MAX_AMOUNT
-            return Money(Decimal(parts[0]), parts[1])
+        if len(parts) == 2 and (money := _plain(parts[0], parts[1])) is not None:
+            return money
     return _parse_money(value)
+
+
+def _plain(number: str, currency: str) -> Money | None:
+    """`12.50` in EUR when it is plain decimal digits within the currency's decimals and below
+    MAX_AMOUNT (exact, so no Decimal round trip is needed); None sends it to `_parse_money`."""
+    digits = MINOR_UNITS.get(currency)
+    whole, _, fraction = number.lstrip("-").partition(".")
+    if digits is not None and 0 < len(whole) <= 15 and len(fraction) <= digits and \
+            (whole + fraction).isdecimal() and number.count("-") <= 1:
+        return Money(Decimal(number), currency)
+    return None
 
 
 def _parse_money(value: Any) -> Money:
@@ -68,7 +76,11 @@ def _parse_money(value: Any) -> Money:
     if isinstance(value, float):
         raise ValueError("amounts must be exact: write them as strings such as \"12.50\", not floats")
     money = Money.parse(str(value))
-    if not money.amount.is_finite() or abs(money.amount) >= MAX_AMOUNT:
+    try:
+        in_range = money.amount.is_finite() and abs(money.amount) < MAX_AMOUNT
+    except ArithmeticError:  # `1e1000000`: beyond what Decimal computes with
+        in_range = False
+    if not in_range:
         raise ValueError(f"amount out of range: {value} (at most {MAX_AMOUNT - 1:,})")
     if money.amount != money.rounded().amount:
         raise ValueError(f"{money.currency} amounts have at most {MINOR_UNITS[money.currency]} decimals: {value}")
@@ -99,7 +111,9 @@ def _with_currency(data: Any, fields: tuple[str, ...]) -> Any:
     out = dict(data)
     for name in fields:
         value = out.get(name)
-        if isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
+        if type(value) is str and (money := _plain(value, currency)) is not None:
+            out[name] = money
+        elif isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
             out[name] = f"{value} {currency}"
     for key in ("items",):
         if isinstance(out.get(key), list):
