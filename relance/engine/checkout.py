@@ -229,17 +229,17 @@ class _Candidate:
     indexed: bool = False
 
 
-_INDEXED: dict[int, tuple[Promotion, _Candidate]] = {}
+_INDEXED: dict[int, tuple[Sequence[Promotion], tuple[_Candidate, ...]]] = {}
 
 
-def _indexed(promotion: Promotion) -> _Candidate:
-    """The candidate of an automatic promotion from the rule set's index, made once (it holds
-    nothing of one cart); the promotion is kept with it, so its id is not reused."""
-    found = _INDEXED.get(id(promotion))
-    if found is None:
-        if len(_INDEXED) > 100_000:
+def _indexed(automatic: Sequence[Promotion]) -> tuple[_Candidate, ...]:
+    """The candidates of one entry of the rule set's index, made once (they hold nothing of one
+    cart); the entry is kept with them, so its id is not reused while they live."""
+    found = _INDEXED.get(id(automatic))
+    if found is None or found[0] is not automatic:
+        if len(_INDEXED) > 512:  # the index changes every minute: keep a few minutes of it
             _INDEXED.clear()
-        found = _INDEXED[id(promotion)] = (promotion, _Candidate(promotion, indexed=True))
+        found = _INDEXED[id(automatic)] = (automatic, tuple(_Candidate(p, indexed=True) for p in automatic))
     return found[1]
 
 
@@ -344,7 +344,7 @@ class Checkout:
             country = self.cart.country or (self.contact.country if self.contact else None)
             language = self.contact.language if self.contact else None
             automatic = self.rules.automatic_for(now, country, self.cart.channel, language)
-        found: list[_Candidate] = [_indexed(p) for p in automatic] if not self.explain else \
+        found: list[_Candidate] = list(_indexed(automatic)) if not self.explain else \
             [_Candidate(p) for p in automatic]
         by_name: set[str] = set()  # promotions already reached by a code (automatic ones have none)
         for raw in dict.fromkeys(c for c in codes if c and c.strip()):
