@@ -559,7 +559,8 @@ class Checkout:
         items = tuple(self.items[i] if amounts[i] == self.gross[i] else _ItemView(self.items[i], amounts[i], self.money)
                       for i in visible)
         cart = _CartView(self.cart, items, sum(amounts[i] for i in visible), shipping, self.money)
-        return dataclasses.replace(self.ctx, cart=cart, segments=self.ctx.segments), visible, shipping
+        return dataclasses.replace(self.ctx, cart=cart, segments=self.ctx.segments, clock=self.ctx.clock), \
+            visible, shipping
 
     def apply(self, candidate: _Candidate, state: _State) -> Applied:
         promotion = candidate.promotion

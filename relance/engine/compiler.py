@@ -191,6 +191,9 @@ class _Writer:
             moving, duration = (node.left, node.right) if rk == "duration" else (node.right, node.left)
             assert isinstance(duration, A.DurationLit)
             amount = duration.amount if node.op == "+" else -duration.amount
+            if isinstance(moving, A.Name) and moving.name in ("now", "today") and \
+                    self.ann.names.get(id(moving), ("",))[0] != "element":
+                return f"_R.shift_clock(_c, {moving.name!r}, {amount}, {duration.unit!r})"
             return f"_R.shift({self.expr(moving, el)}, {amount}, {duration.unit!r}, _c.tz)"
         left, right = self.expr(node.left, el), self.expr(node.right, el)
         plain = lk in ("number", "percent") and rk in ("number", "percent") and node.op != "/"

@@ -39,6 +39,8 @@ class Context:
     today: dt.date = field(init=False)
     segments: dict[str, bool] = field(default_factory=dict, compare=False)
     """Memo of segment membership for this context (`contact in segment x` costs one check)."""
+    clock: dict[tuple[Any, int, str], Any] = field(default_factory=dict, compare=False)
+    """Memo of `now - 30 days` and the like: computed once per context, whichever rule asks."""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

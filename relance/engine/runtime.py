@@ -66,6 +66,16 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return day.replace(year=year, month=month + 1, day=min(day.day, last))
 
 
+def shift_clock(ctx: Any, name: str, amount: int, unit: str) -> Any:
+    """`now - 30 days` or `today + 1 month` for one context, computed once for all its rules."""
+    value = getattr(ctx, name)
+    key = (value, amount, unit)  # the instant itself is in the key: a memo shared by mistake stays right
+    memo = ctx.clock
+    if key not in memo:
+        memo[key] = shift(value, amount, unit, ctx.tz)
+    return memo[key]
+
+
 def shift(value: dt.date | dt.datetime | None, amount: int, unit: str, tz: dt.tzinfo) -> Any:
     """`value + amount unit`: hours and minutes are exact; days and longer follow the calendar.
     Beyond the calendar (before year 1, after 9999) the result is null, not an error."""
