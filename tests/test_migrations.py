@@ -252,11 +252,17 @@ def test_a_batch_migration_on_sqlite_fires_no_cascade(tmp_path: Path, scratch_mi
 
 
 def test_a_store_made_by_create_all_is_stamped_and_upgraded(tmp_path: Path) -> None:
-    if migrate.head() not in migrate.PRE_MIGRATION_REVISIONS:
-        pytest.skip("store.metadata is now newer than any store made before migrations (see the next test)")
+    """While the newest revision is one a pre-migration store can have, such a store is adopted;
+    once a later revision exists, a `create_all` of today's tables matches no known history and is
+    refused untouched (the parametrized test below covers adoption at each older revision)."""
     engine = sqlite_store(tmp_path)
     store.metadata.create_all(engine)
     add_contact(engine)
+    if migrate.head() not in migrate.PRE_MIGRATION_REVISIONS:
+        with pytest.raises(migrate.MigrationError):
+            migrate.upgrade(engine)
+        assert migrate.current(engine) is None and contact_ids(engine) == ["c1"]
+        return
     assert migrate.current(engine) is None and migrate.pending(engine) == []
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.head() and contact_ids(engine) == ["c1"]

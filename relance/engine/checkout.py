@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from relance.engine.allocation import allocate, percent_of, unit_prices
 from relance.engine.diagnostics import EvaluationError
 from relance.engine.models import Cart, Item
-from relance.engine.money import MINOR_UNITS, Money
-from relance.engine.promotion import Promotion, language_code, normalize_code
+from relance.engine.money import Money
+from relance.engine.promotion import Promotion, normalize_code, place
 
 if TYPE_CHECKING:
     from relance.engine.context import Context
@@ -94,7 +94,7 @@ class StoreView(Protocol):
     def find_code(self, code_key: str) -> CodeRow | None: ...
 
     def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
-              now: dt.datetime, tz: dt.tzinfo) -> Mapping[str, Usage]: ...
+              now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]: ...
 
 
 # ---- the result ----
@@ -302,21 +302,23 @@ class _CartView:
 class Checkout:
     """One evaluation (one cart, one clock): built, run once, then dropped."""
 
-    def __init__(self, rules: RuleSet, ctx: Context, store: StoreView | None, explain: bool = True):
+    def __init__(self, rules: RuleSet, ctx: Context, store: StoreView | None, explain: bool = True,
+                 reservation: str | None = None):
         self.rules, self.ctx, self.store, self.explain = rules, ctx, store, explain
+        self.reservation = reservation
+        """The key of this cart's own hold: it does not count against the cart that holds it."""
         cart = ctx.cart
         if cart is None:
             raise EvaluationError("a checkout needs a cart")
         self.cart = cart
         self.currency = cart.currency
-        self.digits = MINOR_UNITS.get(self.currency, 2)
         self.items = cart.items
-        self.gross = [_minor(i.total, self.digits) for i in cart.items]  # type: ignore[arg-type]
+        self.gross = [i.total.minor_units() for i in cart.items]  # type: ignore[union-attr]
         self.keys = [(i.sku, i.unit_price.amount, i.quantity, i.category or "", i.product or "", i.tags)
                      for i in cart.items]
         """What ranks lines when cents or free units are shared: their content, never their position
         (lines that are equal in every field are interchangeable, so their order cannot matter)."""
-        self.shipping = _minor(cart.shipping, self.digits) if cart.shipping is not None else 0
+        self.shipping = cart.shipping.minor_units() if cart.shipping is not None else 0
         self.subtotal = sum(self.gross)
         self.refused: list[Refusal] = []
         self.moneys: dict[int, Money] = {}
@@ -326,12 +328,15 @@ class Checkout:
         self.unmet: dict[str, Context] = {}
         """The context each promotion whose condition was false saw (for `qualify`)."""
         self.contact = ctx.contact
-        self.max_discount = _guard_minor(rules.guards.get("max_discount"), self.subtotal, self.currency, self.digits)
+        self.place = place(cart.country or (ctx.contact.country if ctx.contact else None), cart.channel,
+                           ctx.contact.language if ctx.contact else None)
+        """Country (the delivery's, else the contact's), channel and language, as restrictions read them."""
+        self.max_discount = _guard_minor(rules.guards.get("max_discount"), self.subtotal, self.currency)
 
     def money(self, minor: int) -> Money:
         found = self.moneys.get(minor)
         if found is None:
-            found = self.moneys[minor] = _money_of(minor, self.currency, self.digits)
+            found = self.moneys[minor] = _money_of(minor, self.currency)
         return found
 
     # -- candidates --
@@ -341,9 +346,7 @@ class Checkout:
         if self.explain:
             automatic: Sequence[Promotion] = tuple(p for p in self.rules.promotions.values() if p.automatic)
         else:
-            country = self.cart.country or (self.contact.country if self.contact else None)
-            language = self.contact.language if self.contact else None
-            automatic = self.rules.automatic_for(now, country, self.cart.channel, language)
+            automatic = self.rules.automatic_for(now, *self.place)
         found: list[_Candidate] = list(_indexed(automatic)) if not self.explain else \
             [_Candidate(p) for p in automatic]
         by_name: set[str] = set()  # promotions already reached by a code (automatic ones have none)
@@ -361,15 +364,13 @@ class Checkout:
             if promotion.name in by_name:
                 self.refuse(promotion, raw, "already_applied")
                 continue
-            if row is not None:
-                expires_at = promotion.code_expiry(row.issued_at, row.expires_at, tz)
-                if expires_at is not None and now >= expires_at:
-                    local = expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-                    self.refuse(promotion, raw, "code_expired", f"this code expired on {local}")
-                    continue
-                if row.contact_id is not None and (self.contact is None or self.contact.id != row.contact_id):
-                    self.refuse(promotion, raw, "wrong_contact")
-                    continue
+            reason = promotion.code_refusal(row, self.contact.id if self.contact else None, now, tz) \
+                if row is not None else None
+            if reason is not None:
+                expiry = promotion.code_expiry(row.issued_at, row.expires_at, tz)  # type: ignore[union-attr]
+                self.refuse(promotion, raw, reason, f"this code expired on {expiry.astimezone(tz):%Y-%m-%d %H:%M}"
+                            if reason == "code_expired" and expiry is not None else None)
+                continue
             by_name.add(promotion.name)
             found.append(_Candidate(promotion, raw, key))
         disabled = self.disabled = self.store.disabled() if self.store is not None else frozenset()
@@ -408,8 +409,8 @@ class Checkout:
                 (promotion.limits.budget_currency is not None and self.currency != promotion.limits.budget_currency):
             raise _Refused("wrong_currency")
         only = promotion.restrictions
-        if not indexed:
-            self.place(only)
+        if not indexed and (reason := only.refusal_of_place(*self.place)) is not None:
+            raise _Refused(reason)
         if only.contacts is not None or only.emails is not None:
             if self.contact is None:
                 raise _Refused("contact_required")
@@ -427,20 +428,6 @@ class Checkout:
                 raise _Refused("contact_required")
             if not self.rules.in_segment(only.segment, self.ctx):
                 raise _Refused("not_in_segment")
-
-    def place(self, only: Any) -> None:
-        """Country, channel and language restrictions (what the rule set's index decides for
-        automatic promotions), with their own reasons."""
-        if only.countries is not None:
-            country = self.cart.country or (self.contact.country if self.contact else None)
-            if country is None or country.strip().upper() not in only.countries:
-                raise _Refused("wrong_country")
-        if only.channels is not None and self.cart.channel not in only.channels:
-            raise _Refused("wrong_channel")
-        if only.languages is not None:
-            language = self.contact.language if self.contact else None
-            if language is None or language_code(language) not in only.languages:
-                raise _Refused("wrong_language")
 
     def refuse(self, promotion: Promotion | None, code: str | None, reason: str, message: str | None = None,
                condition: FailedCondition | None = None) -> None:
@@ -472,7 +459,8 @@ class Checkout:
             else:
                 keys = [candidate.code_key] if candidate.code_key is not None and promotion.limits.per_code else []
                 found = self.store.usage([promotion], self.contact.id if self.contact else None, keys,
-                                         self.ctx.now, self.rules.timezone).get(promotion.name, Usage())
+                                         self.ctx.now, self.rules.timezone, self.reservation).get(promotion.name,
+                                                                                                  Usage())
             self.usages[key] = found
         return found
 
@@ -626,13 +614,13 @@ class Checkout:
         if value is None:
             return 0
         if isinstance(value, Money):
-            amount = _minor(value, self.digits)
+            amount = value.minor_units()
         else:
             amount = percent_of(base, value)
             if reward.cap is not None:
                 cap = self.value(reward.cap, ctx)
                 if isinstance(cap, Money):
-                    amount = min(amount, _minor(cap, self.digits))
+                    amount = min(amount, cap.minor_units())
         return max(0, min(amount, base))
 
     def items_reward(self, reward: Any, ctx: Context, visible: list[int], state: _State,
@@ -651,17 +639,17 @@ class Checkout:
             if not isinstance(value, Money):
                 amount = min(self.off(value, base, reward, ctx), sum(left.values()))
                 return _spread(amount, matching, left, self.keys), base
-            each = _minor(value, self.digits)
+            each = value.minor_units()
             out = {i: min(each * self.items[i].quantity, left[i]) for i in matching}
             cap = self.value(reward.cap, ctx) if reward.cap is not None else None
             if isinstance(cap, Money):
-                out = _shrink(out, min(sum(out.values()), _minor(cap, self.digits)), self.keys)
+                out = _shrink(out, min(sum(out.values()), cap.minor_units()), self.keys)
             return out, base
         if reward.kind == "fixed_price":
             price = self.value(reward.amount, ctx)
             if not isinstance(price, Money):
                 return {}, base
-            each = _minor(price, self.digits)
+            each = price.minor_units()
             return {i: min(max(0, basis[i] - each * self.items[i].quantity), left[i]) for i in matching}, base
         assert reward.kind == "bxgy"
         return self.bxgy(reward, ctx, matching, left, basis), base
@@ -684,7 +672,7 @@ class Checkout:
             if value is None:
                 off = price
             elif isinstance(value, Money):
-                off = min(price, _minor(value, self.digits))
+                off = min(price, value.minor_units())
             else:
                 off = percent_of(price, value)
             out[index] = out.get(index, 0) + off
@@ -754,9 +742,9 @@ told why it was refused."""
 
 
 @functools.lru_cache(maxsize=65536)
-def _money_of(minor: int, currency: str, digits: int) -> Money:
+def _money_of(minor: int, currency: str) -> Money:
     """Amounts recur from cart to cart (prices, totals): made once (Money is immutable)."""
-    return Money(Decimal(minor).scaleb(-digits), currency)
+    return Money.from_minor(minor, currency)
 
 
 def _label(promotion: Promotion) -> str:
@@ -764,13 +752,7 @@ def _label(promotion: Promotion) -> str:
 
 
 def _saving(state: _State) -> int:
-    return sum(_minor(a.discount, MINOR_UNITS.get(a.discount.currency, 2)) for a in state.applied)
-
-
-def _minor(money: Money | None, digits: int) -> int:
-    if money is None:
-        return 0
-    return int(money.amount.scaleb(digits).to_integral_value())
+    return sum(a.discount.minor_units() for a in state.applied)
 
 
 def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], keys: Sequence[Any]) -> dict[int, int]:
@@ -792,17 +774,17 @@ def _shrink(lines: Mapping[int, int], room: int, keys: Sequence[Any]) -> dict[in
     return {i: s for i, s in zip(order, shares, strict=True) if s}
 
 
-def _guard_minor(guard: Any, subtotal: int, currency: str, digits: int) -> int | None:
+def _guard_minor(guard: Any, subtotal: int, currency: str) -> int | None:
     """`max_discount` (a percentage of the subtotal, or an amount) in minor units."""
     if guard is None:
         return None
     if isinstance(guard, Money):
-        return _minor(guard, digits) if guard.currency == currency else None
+        return guard.minor_units() if guard.currency == currency else None
     return percent_of(subtotal, guard)
 
 
 def evaluate(rules: RuleSet, ctx: Context, codes: Sequence[str] = (), store: StoreView | None = None,
-             explain: bool = False) -> Evaluation:
+             explain: bool = False, reservation: str | None = None) -> Evaluation:
     """The promotions of the context's cart (see the module docstring)."""
-    return Checkout(rules, ctx, store, explain).run(codes)
+    return Checkout(rules, ctx, store, explain, reservation).run(codes)
 

@@ -251,13 +251,8 @@ class Ledger:
                 reason = window
             elif applied.code_key is not None and promotion.pool:
                 row = find_code(conn, applied.code_key)
-                if row is None or row.promotion != promotion.name:
-                    reason = "unknown_code"
-                elif (expiry := promotion.code_expiry(row.issued_at, row.expires_at, rules.timezone)) is not None \
-                        and now >= expiry:
-                    reason = "code_expired"
-                elif row.contact_id is not None and row.contact_id != evaluation.contact_id:
-                    reason = "wrong_contact"
+                reason = "unknown_code" if row is None or row.promotion != promotion.name else \
+                    promotion.code_refusal(row, evaluation.contact_id, now, rules.timezone)
             refused = (reason, REASONS[reason]) if reason is not None else over_limit(
                 promotion, usage.get(applied.promotion, Usage()), evaluation.contact_id, applied.code_key,
                 applied.discount.minor_units())

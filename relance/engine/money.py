@@ -39,7 +39,11 @@ class Money:
         return Money(self.amount.quantize(quantum(self.currency), rounding=ROUNDING), self.currency)
 
     def minor_units(self) -> int:
-        """The amount in the currency's smallest unit (cents), as stored in the database."""
+        """The amount in the currency's smallest unit (cents), rounded as `rounded` does (most
+        amounts are exact already: then no rounding is needed)."""
+        units = self.amount.scaleb(MINOR_UNITS.get(self.currency, 2))
+        if units == units.to_integral_value():
+            return int(units)
         return int(self.rounded().amount.scaleb(MINOR_UNITS.get(self.currency, 2)))
 
     @classmethod

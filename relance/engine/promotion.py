@@ -11,14 +11,13 @@ import datetime as dt
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from relance.engine import ast as A
 from relance.engine.checker import Annotations
 from relance.engine.compiler import compile_function
 from relance.engine.interpreter import datetime_literal
-from relance.engine.money import MINOR_UNITS
+from relance.engine.money import Money
 
 CLASSES = ("order", "items", "shipping")
 """Promotion classes for stacking: what part of the cart a reward takes its discount from."""
@@ -73,10 +72,25 @@ class Restrictions:
     first_order: bool = False
 
     def admits(self, country: str | None, channel: str | None, language: str | None) -> bool:
-        """Country, channel and language (normalised) allowed; the rest is checked per cart."""
-        return (self.countries is None or country in self.countries) and \
-            (self.channels is None or channel in self.channels) and \
-            (self.languages is None or language in self.languages)
+        """Country, channel and language (as `place` gives them) allowed; the rest is per cart."""
+        return self.refusal_of_place(country, channel, language) is None
+
+    def refusal_of_place(self, country: str | None, channel: str | None, language: str | None) -> str | None:
+        """`wrong_country`, `wrong_channel` or `wrong_language` for a place from `place`, or None."""
+        if self.countries is not None and country not in self.countries:
+            return "wrong_country"
+        if self.channels is not None and channel not in self.channels:
+            return "wrong_channel"
+        if self.languages is not None and language not in self.languages:
+            return "wrong_language"
+        return None
+
+
+def place(country: str | None, channel: str | None, language: str | None) -> tuple[str | None, ...]:
+    """Where a cart is, as restrictions compare it: `fr` country codes upper-cased, `fr_FR` and
+    `fr-BE` read as the language `fr`. The rule set's index and the checkout both use it."""
+    return (country.strip().upper() if country else None, channel,
+            language_code(language) if language else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +184,16 @@ class Promotion:
         from relance.engine.runtime import shift
 
         return shift(issued_at, self.code_lifetime.amount, self.code_lifetime.unit, tz)  # type: ignore[no-any-return]
+
+    def code_refusal(self, row: Any, contact_id: str | None, now: dt.datetime, tz: dt.tzinfo) -> str | None:
+        """Why a pool code of this promotion cannot serve now (`code_expired`, `wrong_contact`),
+        checked at evaluation and again when redeeming."""
+        expiry = self.code_expiry(row.issued_at, row.expires_at, tz)
+        if expiry is not None and now >= expiry:
+            return "code_expired"
+        if row.contact_id is not None and row.contact_id != contact_id:
+            return "wrong_contact"
+        return None
 
     @property
     def when(self) -> A.Expr | None:
@@ -332,8 +356,7 @@ def _limits(clause: A.LimitClause, currency: str) -> Limits:
         elif limit.kind == "per":
             values[f"per_{limit.unit}"] = limit.count
         elif limit.budget is not None:
-            digits = MINOR_UNITS.get(limit.budget.currency, 2)
-            values["budget_minor"] = int((limit.budget.amount * Decimal(10) ** digits).to_integral_value())
+            values["budget_minor"] = Money(limit.budget.amount, limit.budget.currency).minor_units()
             values["budget_currency"] = limit.budget.currency
     return Limits(**values)
 

@@ -17,7 +17,7 @@ from relance.engine import types as T
 from relance.engine.checker import Annotations
 from relance.engine.context import Context
 from relance.engine.diagnostics import EvaluationError, did_you_mean
-from relance.engine.promotion import Promotion, by_code, language_code
+from relance.engine.promotion import Promotion, by_code, place
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,7 @@ class RuleSet:
         """`automatic_at`, without the promotions whose `only country/channel/language` exclude
         this cart (kept per minute and per such triple: a shop has few of them)."""
         open_now, by_place = self._minute(now)
-        key = (country.strip().upper() if country else None, channel,
-               language_code(language) if language else None)
+        key = place(country, channel, language)
         found = by_place.get(key)
         if found is None:
             found = by_place[key] = tuple(p for p in open_now if p.restrictions.admits(*key))

@@ -140,9 +140,8 @@ class Engine:
         if isinstance(codes, str):
             codes = (codes,)
         ctx = self.context(cart, contact, now, orders, events, rfm)
-        view = _Excluding(self.ledger, reservation) if reservation else self.ledger
         with self.ledger.reading():
-            return evaluate(self.rules, ctx, codes, view, explain)
+            return evaluate(self.rules, ctx, codes, self.ledger, explain, reservation)
 
     def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
                 now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] = (),
@@ -258,22 +257,6 @@ def opportunities(rules: RuleSet, ctx: Context, store: Any, codes: Sequence[str]
         gaps = tuple(missing(rules, promotion.when, seen))
         out.append(Opportunity(promotion.name, promotion.title, gaps, _message(promotion.title or promotion.name, gaps)))
     return out
-
-
-class _Excluding:
-    """The ledger as seen by the cart holding a reservation: its own hold does not count."""
-
-    def __init__(self, ledger: Ledger, reservation: str):
-        self.ledger, self.reservation = ledger, reservation
-
-    def disabled(self) -> frozenset[str]:
-        return self.ledger.disabled()
-
-    def find_code(self, code_key: str) -> Any:
-        return self.ledger.find_code(code_key)
-
-    def usage(self, promotions: Any, contact_id: Any, code_keys: Any, now: Any, tz: Any) -> Any:
-        return self.ledger.usage(promotions, contact_id, code_keys, now, tz, self.reservation)
 
 
 def _clock(now: Any) -> dt.datetime:
