@@ -148,6 +148,8 @@ def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
 def _typed_attributes(contact: Contact, custom: Mapping[str, T.Type], tz: dt.tzinfo) -> Contact:
     """Custom attributes as their declared types; an undeclared one is a typo or a missing
     declaration, never silently kept."""
+    if not contact.attributes:
+        return contact
     attributes = dict(contact.attributes)
     for name in attributes:
         if name not in custom:

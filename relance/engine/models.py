@@ -9,6 +9,7 @@ both backends agree.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -31,11 +32,10 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     clock, which is wrong across a daylight-saving change), and the clock ticks in whole seconds:
     sub-second parts are dropped here, so that every backend computes elapsed days alike.
     """
+    if type(value) is str:
+        return _instant(value, zone)
     if isinstance(value, str):
-        text = value.strip().replace(" ", "T", 1) if "T" not in value and len(value) > 10 else value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        value = dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
+        return _instant(str(value), zone)
     if isinstance(value, dt.datetime):
         value = value.replace(microsecond=0)
         aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
@@ -43,6 +43,16 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=zone).astimezone(UTC)
     raise ValueError("expected a date and time such as 2026-11-23T10:00:00+01:00")
+
+
+@functools.lru_cache(maxsize=8192)
+def _instant(value: str, zone: dt.tzinfo) -> dt.datetime:
+    """An ISO text read once: a customer's orders come back at every change of their cart."""
+    text = value.strip().replace(" ", "T", 1) if "T" not in value and len(value) > 10 else value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
+    return to_aware(parsed, zone)
 
 
 def _money(value: Any) -> Money:
@@ -55,9 +65,11 @@ def _money(value: Any) -> Money:
     return _parse_money(value)
 
 
+@functools.lru_cache(maxsize=8192)
 def _plain(number: str, currency: str) -> Money | None:
     """`12.50` in EUR when it is plain decimal digits within the currency's decimals and below
-    MAX_AMOUNT (exact, so no Decimal round trip is needed); None sends it to `_parse_money`."""
+    MAX_AMOUNT (exact, so no Decimal round trip is needed); None sends it to `_parse_money`.
+    Kept in a bounded cache (Money is immutable): a shop's prices recur from cart to cart."""
     digits = MINOR_UNITS.get(currency)
     whole, _, fraction = number.lstrip("-").partition(".")
     if digits is not None and 0 < len(whole) <= 15 and len(fraction) <= digits and \
@@ -102,24 +114,37 @@ def _currency(value: Any) -> str:
 
 
 def _with_currency(data: Any, fields: tuple[str, ...]) -> Any:
-    """Give bare amounts (`"12.50"`, `12`) the currency of the order or cart they belong to."""
+    """Give bare amounts (`"12.50"`, `12`) the currency of the order or cart they belong to, and
+    of its items (one copy of each mapping; pydantic validates the result)."""
     if not isinstance(data, dict):
         return data
     currency = data.get("currency")
     if not isinstance(currency, str):
         return data
     out = dict(data)
+    _bare_amounts(out, fields, currency)
+    items = out.get("items")
+    if isinstance(items, list):
+        out["items"] = [_item_amounts(i, currency) if isinstance(i, dict) else i for i in items]
+    return out
+
+
+def _item_amounts(item: dict[str, Any], currency: str) -> dict[str, Any]:
+    out = {"currency": currency, **item}
+    own = out["currency"]
+    _bare_amounts(out, ("unit_price", "total"), own if isinstance(own, str) else currency)
+    return out
+
+
+def _bare_amounts(out: dict[str, Any], fields: tuple[str, ...], currency: str) -> None:
     for name in fields:
         value = out.get(name)
+        if value is None or isinstance(value, Money):
+            continue
         if type(value) is str and (money := _plain(value, currency)) is not None:
             out[name] = money
         elif isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
             out[name] = f"{value} {currency}"
-    for key in ("items",):
-        if isinstance(out.get(key), list):
-            out[key] = [_with_currency({"currency": currency, **i}, ("unit_price", "total"))
-                        if isinstance(i, dict) else i for i in out[key]]
-    return out
 
 
 class _Model(BaseModel):
