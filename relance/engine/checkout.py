@@ -28,7 +28,7 @@ from relance.engine.allocation import allocate, percent_of, unit_prices
 from relance.engine.diagnostics import EvaluationError
 from relance.engine.models import Cart, Item
 from relance.engine.money import Money
-from relance.engine.promotion import Promotion, normalize_code, place
+from relance.engine.promotion import ALL_CLASSES, Promotion, normalize_code, place
 
 if TYPE_CHECKING:
     from relance.engine.context import Context
@@ -252,24 +252,37 @@ class _State:
     applied: list[Applied] = field(default_factory=list)
     applied_promotions: list[Promotion] = field(default_factory=list)
     line_discount: int = 0
+    allowed: int = ALL_CLASSES
+    """The classes every applied promotion combines with (bits, as `Promotion.class_bits`)."""
+    present: int = 0
+    """The classes of the applied promotions."""
 
-    def copy(self) -> _State:
-        return _State(list(self.net), self.shipping, list(self.applied), list(self.applied_promotions),
-                      self.line_discount)
+    def admits(self, promotion: Promotion) -> bool:
+        """It stacks with every applied promotion (both ways), and is not exclusive among others."""
+        if promotion.exclusive:
+            return not self.applied_promotions
+        return not (promotion.class_bits & ~self.allowed or self.present & ~promotion.combine_bits)
+
+    def add(self, applied: Applied, promotion: Promotion) -> None:
+        self.applied.append(applied)
+        self.applied_promotions.append(promotion)
+        self.allowed &= promotion.combine_bits
+        self.present |= promotion.class_bits
 
 
 class _ItemView:
     """An item as a promotion sees it after earlier discounts: the item's fields, a smaller total
-    (made into Money only if a rule reads it)."""
+    (made into Money only if a rule reads it). Views hold no reference to the checkout, so an
+    evaluation's objects form no cycle and are freed at once, not by the garbage collector."""
 
-    __slots__ = ("_item", "_money", "_total")
+    __slots__ = ("_currency", "_item", "_total")
 
-    def __init__(self, item: Item, total: int, money: Any):
-        self._item, self._total, self._money = item, total, money
+    def __init__(self, item: Item, total: int, currency: str):
+        self._item, self._total, self._currency = item, total, currency
 
     @property
     def total(self) -> Money:
-        return self._money(self._total)  # type: ignore[no-any-return]
+        return _money_of(self._total, self._currency)
 
     def __getattr__(self, name: str) -> Any:  # the other fields: the item's own
         return getattr(self._item, name)
@@ -278,22 +291,23 @@ class _ItemView:
 class _CartView:
     """The cart as a promotion sees it: without its excluded items, after earlier discounts."""
 
-    __slots__ = ("_cart", "_money", "_shipping", "_subtotal", "items")
+    __slots__ = ("_cart", "_currency", "_shipping", "_subtotal", "items")
 
-    def __init__(self, cart: Cart, items: tuple[Any, ...], subtotal: int, shipping: int, money: Any):
-        self._cart, self.items, self._subtotal, self._shipping, self._money = cart, items, subtotal, shipping, money
+    def __init__(self, cart: Cart, items: tuple[Any, ...], subtotal: int, shipping: int):
+        self._cart, self.items, self._subtotal, self._shipping = cart, items, subtotal, shipping
+        self._currency = cart.currency
 
     @property
     def subtotal(self) -> Money:
-        return self._money(self._subtotal)  # type: ignore[no-any-return]
+        return _money_of(self._subtotal, self._currency)
 
     @property
     def shipping(self) -> Money:
-        return self._money(self._shipping)  # type: ignore[no-any-return]
+        return _money_of(self._shipping, self._currency)
 
     @property
     def total(self) -> Money:
-        return self._money(self._subtotal + self._shipping)  # type: ignore[no-any-return]
+        return _money_of(self._subtotal + self._shipping, self._currency)
 
     def __getattr__(self, name: str) -> Any:  # currency, country, channel, codes: the cart's own
         return getattr(self._cart, name)
@@ -314,8 +328,8 @@ class Checkout:
         self.currency = cart.currency
         self.items = cart.items
         self.gross = [i.total.minor_units() for i in cart.items]  # type: ignore[union-attr]
-        self.keys = [(i.sku, i.unit_price.amount, i.quantity, i.category or "", i.product or "", i.tags)
-                     for i in cart.items]
+        self.rank = _ranks([(i.sku, i.unit_price.amount, i.quantity, i.category or "", i.product or "", i.tags)
+                            for i in cart.items])
         """What ranks lines when cents or free units are shared: their content, never their position
         (lines that are equal in every field are interchangeable, so their order cannot matter)."""
         self.shipping = cart.shipping.minor_units() if cart.shipping is not None else 0
@@ -325,6 +339,8 @@ class Checkout:
         self.disabled: frozenset[str] = frozenset()
         self.usages: dict[tuple[str, str | None], Usage] = {}
         self.views: dict[tuple[Any, bool, Any], tuple[Context, list[int], int]] = {}
+        self.visible: dict[Any, list[int]] = {}
+        """The lines left once a promotion's excluded items are set aside, by its exclusion."""
         self.unmet: dict[str, Context] = {}
         """The context each promotion whose condition was false saw (for `qualify`)."""
         self.contact = ctx.contact
@@ -469,21 +485,10 @@ class Checkout:
         closed_by: Promotion | None = None
         for candidate in candidates:
             promotion = candidate.promotion
-            blocker = closed_by
-            if blocker is None:
-                for other in state.applied_promotions:
-                    if not promotion.stacks_with(other):
-                        blocker = other
-                        break
-                else:
-                    if promotion.exclusive and state.applied_promotions:
-                        blocker = state.applied_promotions[0]
-            if blocker is not None:
+            if closed_by is not None or not state.admits(promotion):
                 if candidate.code is not None or self.explain:  # quiet for automatic ones, as in _QUIET
-                    why = f"{_label(blocker)} applies alone" if blocker is closed_by else \
-                        f"it applies alone, and {_label(blocker)} is already applied" if promotion.exclusive else \
-                        f"it does not combine with {_label(blocker)}"
-                    refusals.append(Refusal("not_combinable", why, promotion.name, candidate.code))
+                    refusals.append(Refusal("not_combinable", _why_not_combinable(promotion, state, closed_by),
+                                            promotion.name, candidate.code))
                 continue
             try:
                 if candidate.indexed:
@@ -494,8 +499,7 @@ class Checkout:
                     refusals.append(Refusal(refused.reason, refused.message, promotion.name, candidate.code,
                                             refused.condition))
                 continue
-            state.applied.append(applied)
-            state.applied_promotions.append(promotion)
+            state.add(applied, promotion)
             if promotion.exclusive:
                 closed_by = promotion
         return refusals
@@ -539,16 +543,18 @@ class Checkout:
 
     def _view(self, promotion: Promotion, state: _State) -> tuple[Context, list[int], int]:
         excluded = promotion.excluded
-        visible = [i for i, item in enumerate(self.items) if excluded is None or excluded(self.ctx, item) is not True]
+        visible = self.visible.get(excluded)
+        if visible is None:
+            visible = self.visible[excluded] = list(range(len(self.items))) if excluded is None else \
+                [i for i, item in enumerate(self.items) if excluded(self.ctx, item) is not True]
         amounts = self.gross if promotion.base_before else state.net
         shipping = self.shipping if promotion.base_before else state.shipping
         if len(visible) == len(self.items) and (promotion.base_before or not state.applied):
             return self.ctx, visible, shipping
-        items = tuple(self.items[i] if amounts[i] == self.gross[i] else _ItemView(self.items[i], amounts[i], self.money)
+        items = tuple(self.items[i] if amounts[i] == self.gross[i] else _ItemView(self.items[i], amounts[i], self.currency)
                       for i in visible)
-        cart = _CartView(self.cart, items, sum(amounts[i] for i in visible), shipping, self.money)
-        return dataclasses.replace(self.ctx, cart=cart, segments=self.ctx.segments, clock=self.ctx.clock), \
-            visible, shipping
+        cart = _CartView(self.cart, items, sum(amounts[i] for i in visible), shipping)
+        return self.ctx.with_cart(cart), visible, shipping
 
     def apply(self, candidate: _Candidate, state: _State) -> Applied:
         promotion = candidate.promotion
@@ -581,12 +587,12 @@ class Checkout:
         line_total = sum(lines.values())
         if self.max_discount is not None and state.line_discount + line_total > self.max_discount:
             room = max(self.max_discount - state.line_discount, 0)
-            lines, capped_by = _shrink(lines, room, self.keys), "max_discount"
+            lines, capped_by = _shrink(lines, room, self.rank), "max_discount"
             line_total = room
         if budget_left is not None and line_total + shipping_off > budget_left:
             room = max(budget_left - shipping_off, 0)
             shipping_off = min(shipping_off, budget_left)
-            lines, capped_by = _shrink(lines, min(room, line_total), self.keys), "budget"
+            lines, capped_by = _shrink(lines, min(room, line_total), self.rank), "budget"
             line_total = sum(lines.values())
         if line_total == 0 and shipping_off == 0 and not gifts:
             raise _Refused("max_discount_reached" if capped_by == "max_discount" else "nothing_to_discount")
@@ -633,17 +639,17 @@ class Checkout:
         base = sum(basis.values())
         if reward.kind in ("off_order", "off_items"):
             amount = min(self.off(self.value(reward.amount, ctx), base, reward, ctx), sum(left.values()))
-            return _spread(amount, matching, left, self.keys), base
+            return _spread(amount, matching, left, self.rank), base
         if reward.kind == "off_each":
             value = self.value(reward.amount, ctx)
             if not isinstance(value, Money):
                 amount = min(self.off(value, base, reward, ctx), sum(left.values()))
-                return _spread(amount, matching, left, self.keys), base
+                return _spread(amount, matching, left, self.rank), base
             each = value.minor_units()
             out = {i: min(each * self.items[i].quantity, left[i]) for i in matching}
             cap = self.value(reward.cap, ctx) if reward.cap is not None else None
             if isinstance(cap, Money):
-                out = _shrink(out, min(sum(out.values()), cap.minor_units()), self.keys)
+                out = _shrink(out, min(sum(out.values()), cap.minor_units()), self.rank)
             return out, base
         if reward.kind == "fixed_price":
             price = self.value(reward.amount, ctx)
@@ -658,7 +664,7 @@ class Checkout:
              basis: Mapping[int, int]) -> dict[int, int]:
         """Buy X get Y: in groups of X+Y units, the cheapest units are the ones given; the order of
         the cart lines never matters (units are ranked by price, then sku)."""
-        units = [(price, self.keys[i], i) for i in matching
+        units = [(price, self.rank[i], i) for i in matching
                  for price in unit_prices(basis[i], self.items[i].quantity)]
         groups = len(units) // (reward.buy + reward.get)
         if reward.times is not None:
@@ -751,26 +757,44 @@ def _label(promotion: Promotion) -> str:
     return f"`{promotion.name}`"
 
 
+def _why_not_combinable(promotion: Promotion, state: _State, closed_by: Promotion | None) -> str:
+    if closed_by is not None:
+        return f"{_label(closed_by)} applies alone"
+    if promotion.exclusive:
+        return f"it applies alone, and {_label(state.applied_promotions[0])} is already applied"
+    blocker = next(other for other in state.applied_promotions if not promotion.stacks_with(other))
+    return f"it does not combine with {_label(blocker)}"
+
+
 def _saving(state: _State) -> int:
     return sum(a.discount.minor_units() for a in state.applied)
 
 
-def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], keys: Sequence[Any]) -> dict[int, int]:
+def _ranks(keys: Sequence[Any]) -> list[int]:
+    """Each line's place among the lines sorted by content (then position, for equal lines):
+    allocations break their ties on it, with one comparison of integers."""
+    rank = [0] * len(keys)
+    for position, index in enumerate(sorted(range(len(keys)), key=keys.__getitem__)):
+        rank[index] = position
+    return rank
+
+
+def _spread(amount: int, matching: Sequence[int], left: Mapping[int, int], rank: Sequence[int]) -> dict[int, int]:
     """An amount over lines in proportion to what is left of each (largest remainder)."""
     if amount <= 0 or not matching:
         return {}
-    shares = allocate(amount, [left[i] for i in matching], [keys[i] for i in matching])
+    shares = allocate(amount, [left[i] for i in matching], [rank[i] for i in matching])
     return dict(zip(matching, shares, strict=True))
 
 
-def _shrink(lines: Mapping[int, int], room: int, keys: Sequence[Any]) -> dict[int, int]:
+def _shrink(lines: Mapping[int, int], room: int, rank: Sequence[int]) -> dict[int, int]:
     """Lines' discounts scaled down to `room` in total, exactly."""
     if room <= 0:
         return {}
     if sum(lines.values()) <= room:
         return dict(lines)
     order = sorted(lines)
-    shares = allocate(room, [lines[i] for i in order], [keys[i] for i in order])
+    shares = allocate(room, [lines[i] for i in order], [rank[i] for i in order])
     return {i: s for i, s in zip(order, shares, strict=True) if s}
 
 

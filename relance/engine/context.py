@@ -42,6 +42,14 @@ class Context:
     clock: dict[tuple[Any, int, str], Any] = field(default_factory=dict, compare=False)
     """Memo of `now - 30 days` and the like: computed once per context, whichever rule asks."""
 
+    def with_cart(self, cart: Any) -> Context:
+        """The same world around another cart (what one promotion sees); the memos are shared."""
+        copy = object.__new__(Context)
+        for name in _SLOTS:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "cart", cart)
+        return copy
+
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -94,6 +102,9 @@ class Context:
         rfm = part("rfm", lambda: Rfm.model_validate(data["rfm"]) if data.get("rfm") else None)
         return cls(now=when, tz=tz, contact=contact, orders=orders, events=events, cart=cart,
                    order=order, event=event, rfm=rfm)
+
+
+_SLOTS = tuple(Context.__slots__)
 
 
 def explain_validation(error: ValidationError, prefix: str) -> str:

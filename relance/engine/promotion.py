@@ -105,10 +105,11 @@ class Limits:
     per_month: int | None = None
     budget_minor: int | None = None
     budget_currency: str | None = None
+    any: bool = field(init=False, compare=False)
+    """Some limit is set (the checkout reads the store only then)."""
 
-    @property
-    def any(self) -> bool:
-        return any(getattr(self, name) is not None for name in Limits.__dataclass_fields__)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "any", any(getattr(self, name) is not None for name in _LIMIT_FIELDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +127,13 @@ class Reward:
     get: int = 0
     times: int | None = None
     sku: str | None = None
+    klass: str = field(init=False, compare=False)
+    """The class it takes its discount from: order, items or shipping."""
 
-    @property
-    def klass(self) -> str:
-        if self.kind in ("off_order",):
-            return "order"
-        if self.kind in ("off_shipping", "free_shipping"):
-            return "shipping"
-        return "items"
+    def __post_init__(self) -> None:
+        klass = "order" if self.kind == "off_order" else \
+            "shipping" if self.kind in ("off_shipping", "free_shipping") else "items"
+        object.__setattr__(self, "klass", klass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,13 @@ class Promotion:
     order: tuple[int, int, str] = (0, 0, "")
     """Where it comes in the walk: priority, then items before order before shipping and gifts
     (perks whose thresholds should see the money discounts), then name."""
+    class_bits: int = field(init=False, compare=False)
+    combine_bits: int = field(init=False, compare=False)
+    """`classes` and `combines` as bit sets: the walk checks a candidate against the whole stack at once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_bits", class_bits(self.classes))
+        object.__setattr__(self, "combine_bits", class_bits(self.combines))
 
     @property
     def title(self) -> str | None:
@@ -202,6 +209,13 @@ class Promotion:
     def stacks_with(self, other: Promotion) -> bool:
         """Both must accept each other's classes (as Shopify's combinations do)."""
         return self.classes <= other.combines and other.classes <= self.combines
+
+
+def class_bits(classes: frozenset[str]) -> int:
+    return sum(1 << CLASSES.index(c) for c in classes if c in CLASSES)
+
+
+ALL_CLASSES = (1 << len(CLASSES)) - 1
 
 
 def language_code(code: str) -> str:
@@ -274,7 +288,11 @@ def _every(ctx: Any, item: Any = None) -> bool:
 
 
 def _fields(limits: Limits) -> dict[str, Any]:
-    return {name: getattr(limits, name) for name in Limits.__dataclass_fields__}
+    return {name: getattr(limits, name) for name in _LIMIT_FIELDS}
+
+
+_LIMIT_FIELDS = ("total", "per_contact", "per_code", "per_day", "per_week", "per_month", "budget_minor",
+                 "budget_currency")
 
 
 def _items_fn(target: A.ItemsTarget | None, fn: Callable[..., Fn | None]) -> Fn | None:
