@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -27,6 +28,15 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
 
 
+@functools.lru_cache(maxsize=65536)
+def _minor_units(amount: Decimal, currency: str) -> int:
+    """Most amounts are exact already (no rounding needed); prices recur, so each is computed once."""
+    units = amount.scaleb(MINOR_UNITS.get(currency, 2))
+    if units == units.to_integral_value():
+        return int(units)
+    return int(amount.quantize(quantum(currency), rounding=ROUNDING).scaleb(MINOR_UNITS.get(currency, 2)))
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An amount in one currency. Arithmetic across currencies is an error, never a guess."""
@@ -39,12 +49,8 @@ class Money:
         return Money(self.amount.quantize(quantum(self.currency), rounding=ROUNDING), self.currency)
 
     def minor_units(self) -> int:
-        """The amount in the currency's smallest unit (cents), rounded as `rounded` does (most
-        amounts are exact already: then no rounding is needed)."""
-        units = self.amount.scaleb(MINOR_UNITS.get(self.currency, 2))
-        if units == units.to_integral_value():
-            return int(units)
-        return int(self.rounded().amount.scaleb(MINOR_UNITS.get(self.currency, 2)))
+        """The amount in the currency's smallest unit (cents), rounded as `rounded` does."""
+        return _minor_units(self.amount, self.currency)
 
     @classmethod
     def from_minor(cls, units: int, currency: str) -> Money:

@@ -170,8 +170,11 @@ class Promotion:
     class_bits: int = field(init=False, compare=False)
     combine_bits: int = field(init=False, compare=False)
     """`classes` and `combines` as bit sets: the walk checks a candidate against the whole stack at once."""
+    class_names: tuple[str, ...] = field(init=False, compare=False)
+    """`classes` sorted, as an applied promotion shows them."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(sorted(self.classes)))
         object.__setattr__(self, "class_bits", class_bits(self.classes))
         object.__setattr__(self, "combine_bits", class_bits(self.combines))
 
