@@ -413,3 +413,37 @@ promotion social:
     usd = {"currency": "USD", "items": [{"sku": "A", "unit_price": "80.00"}]}
     assert e.evaluate(usd, now=NOW, explain=True).refusal("ship").reason == "wrong_currency"
     assert e.qualify(usd, now=NOW) == []
+
+
+def test_an_evaluation_leaves_no_garbage_cycle(tmp_path: Path) -> None:
+    """Everything an evaluation makes is freed by reference counting as soon as the shop drops
+    it: a cycle would leave the whole cart for the garbage collector, whose passes then land in
+    the middle of later evaluations (the latency tail)."""
+    import gc
+
+    e = engine(tmp_path, '''
+promotion shoes "20% off shoes":
+    reward 20% off items where category == "shoes"
+
+promotion big "5 EUR off big lines":
+    when count(cart.items where total >= 20 EUR) >= 1 and cart.subtotal >= 30 EUR
+    reward 5 EUR off order
+    exclude items where category == "gift-cards"
+
+promotion far "Free shipping from 500 EUR":
+    when cart.subtotal >= 500 EUR
+    reward free shipping
+''')
+    shop_cart = cart(("S", "shoes", 2, "30.00"), ("G", "gift-cards", 1, "50.00"), ("X", "socks", 3, "4.00"),
+                     shipping="4.90")
+    e.evaluate(shop_cart, CONTACT, now=NOW)  # caches filled once
+    gc.collect()
+    gc.disable()
+    try:
+        result = e.evaluate(shop_cart, CONTACT, ("NOPE",), now=NOW, explain=True)
+        assert {a.promotion for a in result.applied} == {"shoes", "big"}  # views were made and read
+        assert e.qualify(shop_cart, CONTACT, now=NOW)
+        del result
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

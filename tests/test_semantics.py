@@ -154,3 +154,34 @@ def test_the_fast_path_for_amounts_agrees_with_the_full_parser(number: str, curr
             return "refused"
 
     assert outcome(_money) == outcome(_parse_money)
+
+
+amounts = st.one_of(st.text(alphabet="0123456789.-e ", min_size=1, max_size=8), st.integers(-5, 10**6),
+                    st.sampled_from(["12.50 EUR", "3 USD", "1.005", "7"]), st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["EUR", "JPY"]), st.lists(st.fixed_dictionaries(
+    {"sku": st.sampled_from(["A", "B"]), "quantity": st.integers(0, 3), "unit_price": amounts},
+    optional={"total": amounts, "currency": st.sampled_from(["EUR", "USD"])}), max_size=4),
+    st.one_of(st.none(), amounts))
+def test_a_cart_validates_alike_with_or_without_its_currency_in_the_context(
+        currency: str, items: list[dict[str, Any]], shipping: Any) -> None:
+    """`Context.from_mapping` hands item prices the cart's currency through the validation
+    context; `Cart.model_validate` alone rewrites the items instead: same carts, same refusals."""
+    from pydantic import ValidationError
+
+    from relance.engine.models import Cart, in_currency
+
+    cart = {"currency": currency, "items": [{k: v for k, v in i.items() if v is not None or k == "unit_price"}
+                                            for i in items]}
+    if shipping is not None:
+        cart["shipping"] = shipping
+
+    def outcome(context: dict[str, Any]) -> Any:
+        try:
+            return Cart.model_validate(cart, context=context)
+        except ValidationError as error:
+            return [(e["loc"], e["msg"]) for e in error.errors()]
+
+    assert outcome(in_currency({"tz": dt.UTC}, cart)) == outcome({"tz": dt.UTC})

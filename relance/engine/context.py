@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from relance.engine import types as T
 from relance.engine.diagnostics import did_you_mean
-from relance.engine.models import UTC, Cart, Contact, Event, Order, Rfm, _money, to_aware
+from relance.engine.models import UTC, Cart, Contact, Event, Order, Rfm, _money, in_currency, to_aware
 
 if TYPE_CHECKING:
     from relance.engine.ruleset import RuleSet
@@ -92,12 +92,14 @@ class Context:
                        if data.get("contact") else None)
         if contact is not None:
             contact = _typed_attributes(contact, custom, tz)
-        orders = tuple(sorted((part(f"orders[{i}]", lambda o=o: Order.model_validate(o, context=ctx))
+        orders = tuple(sorted((part(f"orders[{i}]", lambda o=o: Order.model_validate(o, context=in_currency(ctx, o)))
                                for i, o in enumerate(data.get("orders") or ())), key=lambda o: (o.created_at, o.id)))
         events = tuple(sorted((part(f"events[{i}]", lambda e=e: Event.model_validate(e, context=ctx))
                                for i, e in enumerate(data.get("events") or ())), key=lambda e: (e.at, e.id)))
-        cart = part("cart", lambda: Cart.model_validate(data["cart"], context=ctx) if data.get("cart") else None)
-        order = part("order", lambda: Order.model_validate(data["order"], context=ctx) if data.get("order") else None)
+        cart = part("cart", lambda: Cart.model_validate(data["cart"], context=in_currency(ctx, data["cart"]))
+                    if data.get("cart") else None)
+        order = part("order", lambda: Order.model_validate(data["order"], context=in_currency(ctx, data["order"]))
+                     if data.get("order") else None)
         event = part("event", lambda: Event.model_validate(data["event"], context=ctx) if data.get("event") else None)
         rfm = part("rfm", lambda: Rfm.model_validate(data["rfm"]) if data.get("rfm") else None)
         return cls(now=when, tz=tz, contact=contact, orders=orders, events=events, cart=cart,

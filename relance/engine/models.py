@@ -113,38 +113,62 @@ def _currency(value: Any) -> str:
     return value
 
 
-def _with_currency(data: Any, fields: tuple[str, ...]) -> Any:
-    """Give bare amounts (`"12.50"`, `12`) the currency of the order or cart they belong to, and
-    of its items (one copy of each mapping; pydantic validates the result)."""
+def _with_currency(data: Any, fields: tuple[str, ...], info: ValidationInfo) -> Any:
+    """Give bare amounts (`"12.50"`, `12`) the currency of the order or cart they belong to.
+
+    Its items' bare amounts read that currency from the validation context (`in_currency`), which
+    `Context.from_mapping` sets for each cart and order; validated without it, the items are
+    rewritten here instead (one copy of each), with the same result."""
     if not isinstance(data, dict):
         return data
     currency = data.get("currency")
     if not isinstance(currency, str):
         return data
     out = dict(data)
-    _bare_amounts(out, fields, currency)
+    for name in fields:
+        value = out.get(name)
+        if value is not None and not isinstance(value, Money):
+            out[name] = _bare(value, currency)
     items = out.get("items")
-    if isinstance(items, list):
+    if isinstance(items, list) and (info.context or {}).get("currency") != currency:
         out["items"] = [_item_amounts(i, currency) if isinstance(i, dict) else i for i in items]
     return out
 
 
+def in_currency(context: dict[str, Any], record: Any) -> dict[str, Any]:
+    """The validation context of a cart or order: its items' bare amounts are in its currency."""
+    currency = record.get("currency") if isinstance(record, dict) else None
+    return {**context, "currency": currency} if isinstance(currency, str) else context
+
+
 def _item_amounts(item: dict[str, Any], currency: str) -> dict[str, Any]:
-    out = {"currency": currency, **item}
-    own = out["currency"]
-    _bare_amounts(out, ("unit_price", "total"), own if isinstance(own, str) else currency)
+    out = dict(item)
+    for name in ("unit_price", "total"):
+        value = out.get(name)
+        if value is not None and not isinstance(value, Money):
+            out[name] = _bare(value, currency)
     return out
 
 
-def _bare_amounts(out: dict[str, Any], fields: tuple[str, ...], currency: str) -> None:
-    for name in fields:
-        value = out.get(name)
-        if value is None or isinstance(value, Money):
-            continue
-        if type(value) is str and (money := _plain(value, currency)) is not None:
-            out[name] = money
-        elif isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
-            out[name] = f"{value} {currency}"
+def _bare(value: Any, currency: str) -> Any:
+    """A bare amount as Money (or as text with its currency, for `_money` to check)."""
+    if type(value) is str and (money := _plain(value, currency)) is not None:
+        return money
+    if isinstance(value, (str, int, Decimal)) and len(str(value).split()) == 1:
+        return f"{value} {currency}"
+    return value
+
+
+def _item_money(value: Any, info: ValidationInfo) -> Money:
+    """An item's amount: a bare one is in the currency of its cart or order (validation context)."""
+    if not isinstance(value, Money):
+        currency = (info.context or {}).get("currency")
+        if currency is not None:
+            value = _bare(value, currency)
+    return _money(value)
+
+
+ItemMoney = Annotated[Money, BeforeValidator(_item_money)]
 
 
 class _Model(BaseModel):
@@ -165,9 +189,10 @@ class Item(_Model):
     category: str | None = None
     tags: tuple[str, ...] = ()
     quantity: int = Field(1, ge=0)
-    unit_price: MoneyField
-    total: MoneyField | None = None
+    unit_price: ItemMoney
+    total: ItemMoney | None = None
     currency: str | None = None
+    """The currency of its prices, if the line states it (it must be its cart's or order's)."""
 
     @model_validator(mode="after")
     def _total(self) -> Item:
@@ -222,8 +247,8 @@ class Order(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _bare(cls, data: Any) -> Any:
-        return _with_currency(data, ("total", "shipping"))
+    def _bare(cls, data: Any, info: ValidationInfo) -> Any:
+        return _with_currency(data, ("total", "shipping"), info)
 
     @model_validator(mode="after")
     def _defaults(self) -> Order:
@@ -255,8 +280,8 @@ class Cart(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _bare(cls, data: Any) -> Any:
-        return _with_currency(data, ("shipping", "subtotal", "total"))
+    def _bare(cls, data: Any, info: ValidationInfo) -> Any:
+        return _with_currency(data, ("shipping", "subtotal", "total"), info)
 
     @model_validator(mode="after")
     def _sums(self) -> Cart:
@@ -264,8 +289,8 @@ class Cart(_Model):
             if item.unit_price.amount < 0:
                 raise ValueError(f"items.{index}.unit_price: a price cannot be negative ({item.unit_price}); "
                                  "give a discount as a promotion, not as a line")
-            if item.unit_price.currency != self.currency:
-                raise ValueError(f"item {item.sku} is priced in {item.unit_price.currency}, "
+            if item.unit_price.currency != self.currency or (item.currency or self.currency) != self.currency:
+                raise ValueError(f"item {item.sku} is priced in {item.currency or item.unit_price.currency}, "
                                  f"the cart in {self.currency}")
         subtotal = Money(sum((i.total.amount for i in self.items), Decimal(0)), self.currency)  # type: ignore[union-attr]
         if self.subtotal is not None and (self.items or self.subtotal.currency != self.currency):
