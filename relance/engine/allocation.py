@@ -18,7 +18,7 @@ def allocate(amount: int, weights: Sequence[int], keys: Sequence[object] | None 
     cart lists its lines. With 0 <= amount <= sum(weights), no share exceeds its weight.
     """
     total = sum(weights)
-    if amount < 0 or any(w < 0 for w in weights):
+    if amount < 0 or (weights and min(weights) < 0):
         raise ValueError("amounts and weights must not be negative")
     if total == 0:
         if amount:
@@ -27,9 +27,9 @@ def allocate(amount: int, weights: Sequence[int], keys: Sequence[object] | None 
     shares = [amount * w // total for w in weights]
     left = amount - sum(shares)
     if left:
-        order = sorted(range(len(weights)),
-                       key=lambda i: (-(amount * weights[i] % total), keys[i] if keys else 0, i))  # type: ignore[operator]
-        for i in order[:left]:
+        remainders = [-(amount * w % total) for w in weights]  # negated: the largest come first
+        ranked = sorted(zip(remainders, keys or [0] * len(weights), range(len(weights))))
+        for _, _, i in ranked[:left]:
             shares[i] += 1
     return shares
 
