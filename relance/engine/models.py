@@ -25,6 +25,10 @@ def _zone(info: ValidationInfo) -> dt.tzinfo:
     return context.get("tz") or UTC  # type: ignore[no-any-return]
 
 
+def _aware(value: Any, info: ValidationInfo) -> dt.datetime:
+    return to_aware(value, _zone(info))
+
+
 def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     """A date-time with a zone: naive values and bare dates are read in `zone`.
 
@@ -103,7 +107,7 @@ MAX_AMOUNT = Decimal(10) ** 15
 """Amounts are below a quadrillion: beyond, they are data errors, not numbers to compute with."""
 
 MoneyField = Annotated[Money, BeforeValidator(_money)]
-AwareDateTime = Annotated[dt.datetime, BeforeValidator(lambda v, info: to_aware(v, _zone(info)))]
+AwareDateTime = Annotated[dt.datetime, BeforeValidator(_aware)]
 Currency = Annotated[str, BeforeValidator(lambda v: _currency(v))]
 
 
@@ -137,7 +141,7 @@ def _with_currency(data: Any, fields: tuple[str, ...], info: ValidationInfo) -> 
 
 def in_currency(context: dict[str, Any], record: Any) -> dict[str, Any]:
     """The validation context of a cart or order: its items' bare amounts are in its currency."""
-    currency = record.get("currency") if isinstance(record, dict) else None
+    currency = record.get("currency") if isinstance(record, dict) and record.get("items") else None
     return {**context, "currency": currency} if isinstance(currency, str) else context
 
 
@@ -223,13 +227,14 @@ class Contact(_Model):
     @model_validator(mode="before")
     @classmethod
     def _extra_to_attributes(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = set(cls.model_fields)
-            extra = {k: v for k, v in data.items() if k not in known}
-            if extra:
-                data = {k: v for k, v in data.items() if k in known}
-                data["attributes"] = {**dict(data.get("attributes") or {}), **extra}
+        if isinstance(data, dict) and not data.keys() <= _CONTACT_FIELDS:
+            extra = {k: v for k, v in data.items() if k not in _CONTACT_FIELDS}
+            data = {k: v for k, v in data.items() if k in _CONTACT_FIELDS}
+            data["attributes"] = {**dict(data.get("attributes") or {}), **extra}
         return data
+
+
+_CONTACT_FIELDS = frozenset(Contact.model_fields)
 
 
 class Order(_Model):

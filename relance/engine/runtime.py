@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -58,6 +59,7 @@ def days_until(value: dt.date | dt.datetime | None, now: dt.datetime, tz: dt.tzi
     return (value - now.astimezone(tz).date()).days
 
 
+@functools.lru_cache(maxsize=4096)
 def add_months(day: dt.date, months: int) -> dt.date:
     """Calendar months, the day clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
     index = day.year * 12 + day.month - 1 + months
