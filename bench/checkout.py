@@ -15,6 +15,10 @@ Usage: python bench/checkout.py [--quick] [--no-postgres] [--postgres ADMIN_URL]
    timed one by one with perf_counter_ns (and the thread's CPU time, shown beside: it tells the
    engine's own cost from waiting for a CPU on a busy machine), the cart and contact given as
    JSON-like mappings as a shop would (validation included); every result must equal the first.
+   One more row evaluates the same cart at 1,000 promotions with the contact and its orders
+   validated once beforehand (what a shop keeping them for the session pays). A fixed
+   pure-Python loop is timed before and after, to read the absolute figures against the speed
+   of the machine at that moment.
 2. Redemptions per second (`Engine.redeem`, one order after another, then 4 threads) on a SQLite
    file and on a throwaway PostgreSQL database (created on the server, dropped at the end; skipped
    with a note when unreachable or with --no-postgres), each order a distinct contact and pool code.
@@ -283,9 +287,28 @@ class Latency:
     samples_ns: list[int]
     cpu_ns: list[int]
     differing: int = 0
+    checkout: Checkout | None = None
+    """The checkout this row evaluates (None: the one given to evaluate_bench)."""
+    label: str = ""
 
     def us(self, q: float, cpu: bool = False) -> float:
         return percentile(sorted(self.cpu_ns if cpu else self.samples_ns), q) / 1000
+
+
+def reference_ms() -> float:
+    """A fixed pure-Python workload (a loop over a dict and integers), best of three, in ms: how
+    fast this machine runs Python at this moment. Shared machines differ from one another and
+    from hour to hour (twice as slow is common): the latency figures read against it."""
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        table: dict[int, int] = {}
+        total = 0
+        for i in range(300_000):
+            table[i & 1023] = i
+            total += table.get((i * 7) & 1023, 0)
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 def evaluate_bench(folder: Path, checkout: Checkout, runs: int, warmup: int, rounds: int) -> list[Latency]:
@@ -312,15 +335,22 @@ def evaluate_bench(folder: Path, checkout: Checkout, runs: int, warmup: int, rou
         for _ in range(warmup):
             checkout.evaluate(engine)
         results.append(Latency(size, engine, reference, [], []))
+    # the same cart at 1,000 promotions, the customer's record and orders validated once beforehand
+    # (a shop can keep them for the session): what validating the history costs on every call
+    known = Checkout(checkout.cart, relance.Contact.model_validate(checkout.contact),
+                     [relance.Order.model_validate(o) for o in checkout.orders], checkout.codes)
+    results.append(Latency(1000, results[-1].engine, results[-1].reference, [], [], checkout=known,
+                           label="1000 *"))
     per_round = max(1, runs // rounds)
     for _ in range(rounds):  # interleaved, so every size sees the same machine state
         for latency in results:
             engine, samples, cpu = latency.engine, latency.samples_ns, latency.cpu_ns
+            this = latency.checkout or checkout
             gc.collect()
             for _ in range(per_round):
                 cpu_start = time.thread_time_ns()
                 start = time.perf_counter_ns()
-                outcome = checkout.evaluate(engine)
+                outcome = this.evaluate(engine)
                 samples.append(time.perf_counter_ns() - start)
                 cpu.append(time.thread_time_ns() - cpu_start)
                 # compared at once, not kept: a shop does not hold its evaluations, and hundreds kept
@@ -510,21 +540,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="relance-checkout-") as tmp:
         folder = Path(tmp)
+        reference_before = reference_ms()
         latencies = evaluate_bench(folder, checkout, runs, warmup, rounds)
+        reference_after = reference_ms()
         print(f"\nevaluate latency ({runs} timed evaluations per size, interleaved in {rounds} rounds, "
               f"after {warmup} warm-up):")
         print(f"{'promotions':>10} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'max µs':>8} {'mean µs':>8} "
               f"{'cpu p50':>8} {'cpu p99':>8}  deterministic")
         for lat in latencies:
             mean = statistics.fmean(lat.samples_ns) / 1000
-            print(f"{lat.size:>10} {lat.us(50):>8.0f} {lat.us(90):>8.0f} {lat.us(99):>8.0f} {lat.us(100):>8.0f} "
+            print(f"{lat.label or lat.size:>10} {lat.us(50):>8.0f} {lat.us(90):>8.0f} {lat.us(99):>8.0f} {lat.us(100):>8.0f} "
                   f"{mean:>8.0f} {lat.us(50, cpu=True):>8.0f} {lat.us(99, cpu=True):>8.0f}  "
                   f"{'yes' if lat.differing == 0 else f'NO ({lat.differing} differ)'}")
         print("(wall-clock times; cpu: this thread's CPU time for the same calls, which other processes "
               "competing for the CPUs inflate much less)")
+        print("* the same cart at 1,000 promotions, the contact and its 5 orders validated once beforehand")
+        print(f"machine speed: a fixed pure-Python loop took {reference_before:.0f} ms before these "
+              f"evaluations and {reference_after:.0f} ms after (lower is faster)")
         if any(lat.differing for lat in latencies):
             sys.exit("ERROR: evaluate is not deterministic")
-        big = next(lat for lat in latencies if lat.size == 1000)
+        big = next(lat for lat in latencies if lat.size == 1000 and lat.checkout is None)
         small = next(lat for lat in latencies if lat.size == 10)
         p99_1000, p99_10 = big.us(99), small.us(99)
 
@@ -547,7 +582,8 @@ def main() -> None:
     print(f"\nsummary (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes "
           "competing for the CPUs inflate wall-clock times much more than the cpu columns)")
     print(f"  evaluate p99: {p99_1000:.0f} µs at 1,000 promotions (target < 1000), {p99_10:.0f} µs at 10: "
-          f"x{p99_1000 / p99_10:.2f} (target < 3)")
+          f"x{p99_1000 / p99_10:.2f} (target < 3); median {big.us(50):.0f} µs; machine speed (reference loop) "
+          f"{reference_before:.0f}-{reference_after:.0f} ms")
     for result in results:
         codes_text = "n/a" if result.codes_s is None else f"{result.codes_s:.2f} s"
         print(f"  {result.name}: {result.sequential_per_s:.0f} redemptions/s sequential, "

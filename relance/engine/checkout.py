@@ -87,6 +87,10 @@ class Usage:
     codes: Mapping[str, int] = field(default_factory=dict)
 
 
+NO_USAGE = Usage()
+"""A promotion nobody has used yet."""
+
+
 class StoreView(Protocol):
     """What evaluation reads from the store (the ledger implements it)."""
 
@@ -473,12 +477,12 @@ class Checkout:
         found = self.usages.get(key)
         if found is None:
             if self.store is None:
-                found = Usage()
+                found = NO_USAGE
             else:
                 keys = [candidate.code_key] if candidate.code_key is not None and promotion.limits.per_code else []
                 found = self.store.usage([promotion], self.contact.id if self.contact else None, keys,
                                          self.ctx.now, self.rules.timezone, self.reservation).get(promotion.name,
-                                                                                                  Usage())
+                                                                                                  NO_USAGE)
             self.usages[key] = found
         return found
 

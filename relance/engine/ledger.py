@@ -22,7 +22,7 @@ from sqlalchemy import Engine, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from relance.engine import store as S
-from relance.engine.checkout import REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
+from relance.engine.checkout import NO_USAGE, REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
 from relance.engine.codes import find_code
 from relance.engine.promotion import Promotion
 
@@ -254,7 +254,7 @@ class Ledger:
                 reason = "unknown_code" if row is None or row.promotion != promotion.name else \
                     promotion.code_refusal(row, evaluation.contact_id, now, rules.timezone)
             refused = (reason, REASONS[reason]) if reason is not None else over_limit(
-                promotion, usage.get(applied.promotion, Usage()), evaluation.contact_id, applied.code_key,
+                promotion, usage.get(applied.promotion, NO_USAGE), evaluation.contact_id, applied.code_key,
                 applied.discount.minor_units())
             if refused is not None:
                 refusals.append(Refusal(*refused, applied.promotion, applied.code))
