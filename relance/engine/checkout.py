@@ -715,8 +715,7 @@ class Checkout:
         currency = self.currency
         lines = tuple([Line(i, item.sku, item.quantity, _money_of(gross, currency), _money_of(gross - net, currency),
                             _money_of(net, currency))
-                       for i, item, gross, net in zip(range(len(self.items)), self.items, self.gross, state.net,
-                                                      strict=True)])
+                       for i, (item, gross, net) in enumerate(zip(self.items, self.gross, state.net, strict=True))])
         discount = self.subtotal - sum(state.net)
         shipping_off = self.shipping - state.shipping
         total = self.subtotal - discount + state.shipping

@@ -34,7 +34,7 @@ def _minor_units(amount: Decimal, currency: str) -> int:
     units = amount.scaleb(MINOR_UNITS.get(currency, 2))
     if units == units.to_integral_value():
         return int(units)
-    return int(amount.quantize(quantum(currency), rounding=ROUNDING).scaleb(MINOR_UNITS.get(currency, 2)))
+    return int(Money(amount, currency).rounded().amount.scaleb(MINOR_UNITS.get(currency, 2)))
 
 
 @dataclass(frozen=True, slots=True)

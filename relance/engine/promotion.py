@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from relance.engine import ast as A
@@ -294,8 +294,7 @@ def _fields(limits: Limits) -> dict[str, Any]:
     return {name: getattr(limits, name) for name in _LIMIT_FIELDS}
 
 
-_LIMIT_FIELDS = ("total", "per_contact", "per_code", "per_day", "per_week", "per_month", "budget_minor",
-                 "budget_currency")
+_LIMIT_FIELDS = tuple(f.name for f in fields(Limits) if f.init)
 
 
 def _items_fn(target: A.ItemsTarget | None, fn: Callable[..., Fn | None]) -> Fn | None:
