@@ -585,6 +585,9 @@ class Checkout:
                 continue
             part, part_base = self.items_reward(reward, ctx, visible, state, lines, promotion.base_before)
             base += part_base
+            if not lines:
+                lines = part
+                continue
             for index, amount in part.items():
                 lines[index] = lines.get(index, 0) + amount
         lines = {i: a for i, a in lines.items() if a}
@@ -639,9 +642,10 @@ class Checkout:
                      taken: Mapping[int, int], before: bool) -> tuple[dict[int, int], int]:
         """Discounts per line for an items or order reward, never more than what is left of a line."""
         test = reward.items
-        matching = [i for i in visible if test is None or test(ctx, self.items[i]) is True]
-        left = {i: state.net[i] - taken.get(i, 0) for i in matching}
-        basis = {i: (self.gross[i] if before else state.net[i]) for i in matching}
+        matching = visible if test is None else [i for i in visible if test(ctx, self.items[i]) is True]
+        net = state.net
+        left = {i: net[i] - taken.get(i, 0) for i in matching} if taken else {i: net[i] for i in matching}
+        basis = left if not before and not taken else {i: (self.gross[i] if before else net[i]) for i in matching}
         base = sum(basis.values())
         if reward.kind in ("off_order", "off_items"):
             amount = min(self.off(self.value(reward.amount, ctx), base, reward, ctx), sum(left.values()))
