@@ -16,7 +16,8 @@ Usage: python bench/checkout.py [--quick] [--no-postgres] [--postgres ADMIN_URL]
    engine's own cost from waiting for a CPU on a busy machine), the cart and contact given as
    JSON-like mappings as a shop would (validation included); every result must equal the first.
    One more row evaluates the same cart at 1,000 promotions with the contact and its orders
-   validated once beforehand (what a shop keeping them for the session pays). A fixed
+   validated once beforehand (what a shop keeping them for the session pays), and one more with
+   another customer at each evaluation (whose own counts the store is asked for). A fixed
    pure-Python loop is timed before and after, to read the absolute figures against the speed
    of the machine at that moment.
 2. Redemptions per second (`Engine.redeem`, one order after another, then 4 threads) on a SQLite
@@ -36,6 +37,7 @@ X is the p99 of `evaluate` in µs against 1,000 promotions, Y that p99 over the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gc
 import math
@@ -232,12 +234,19 @@ class Checkout:
     """One cart at checkout, as a shop would pass it to `evaluate`."""
 
     cart: dict[str, Any]
-    contact: dict[str, Any]
-    orders: list[dict[str, Any]]
+    contact: Any
+    orders: list[Any]
     codes: tuple[str, ...]
+    new_customers: bool = False
+    """Each evaluation by another customer (another contact id, nothing of theirs in the caches)."""
+    served: int = 0
 
     def evaluate(self, engine: relance.Engine) -> relance.Evaluation:
-        return engine.evaluate(self.cart, self.contact, self.codes, NOW, orders=self.orders)
+        contact = self.contact
+        if self.new_customers:
+            self.served += 1
+            contact = {**contact, "id": f"{contact['id']}-{self.served}"}
+        return engine.evaluate(self.cart, contact, self.codes, NOW, orders=self.orders)
 
 
 def add_code(engine: relance.Engine, promotion: str, code: str) -> None:
@@ -341,6 +350,10 @@ def evaluate_bench(folder: Path, checkout: Checkout, runs: int, warmup: int, rou
                      [relance.Order.model_validate(o) for o in checkout.orders], checkout.codes)
     results.append(Latency(1000, results[-1].engine, results[-1].reference, [], [], checkout=known,
                            label="1000 *"))
+    # the same cart at 1,000 promotions, each time by a customer the caches have not seen
+    strangers = Checkout(checkout.cart, checkout.contact, checkout.orders, checkout.codes, new_customers=True)
+    results.append(Latency(1000, results[-2].engine, results[-2].reference, [], [], checkout=strangers,
+                           label="1000 **"))
     per_round = max(1, runs // rounds)
     for _ in range(rounds):  # interleaved, so every size sees the same machine state
         for latency in results:
@@ -355,6 +368,8 @@ def evaluate_bench(folder: Path, checkout: Checkout, runs: int, warmup: int, rou
                 cpu.append(time.thread_time_ns() - cpu_start)
                 # compared at once, not kept: a shop does not hold its evaluations, and hundreds kept
                 # alive would make the garbage collector's full passes part of what is measured
+                if this.new_customers:
+                    outcome = dataclasses.replace(outcome, contact_id=latency.reference.contact_id)
                 latency.differing += outcome != latency.reference
     return results
 
@@ -555,6 +570,8 @@ def main() -> None:
         print("(wall-clock times; cpu: this thread's CPU time for the same calls, which other processes "
               "competing for the CPUs inflate much less)")
         print("* the same cart at 1,000 promotions, the contact and its 5 orders validated once beforehand")
+        print("** the same cart at 1,000 promotions, each time by another customer (their own redemptions "
+              "read from the store, the promotions' totals from the cache)")
         print(f"machine speed: a fixed pure-Python loop took {reference_before:.0f} ms before these "
               f"evaluations and {reference_after:.0f} ms after (lower is faster)")
         if any(lat.differing for lat in latencies):

@@ -287,6 +287,43 @@ promotion social:
     assert e.redeem(result, "o2", now=NOW).redemptions
 
 
+def test_a_promotion_s_totals_are_shared_and_a_customer_s_own_counts_read_once(tmp_path: Path) -> None:
+    """Evaluation keeps a promotion's totals (the same for every customer) apart from the
+    customer's own counts, which it reads in one look-up for all promotions, and only for a
+    `per contact` limit."""
+    from sqlalchemy import event
+
+    e = engine(tmp_path, '''
+promotion once "Once per customer":
+    reward 1 EUR off order
+    limit 1 per contact
+
+promotion twice "Twice per customer":
+    reward 5% off order
+    limit 2 per contact
+
+promotion first "The first buyer only":
+    reward free shipping
+    limit 1 total
+''')
+    c = cart(("A", "x", 2, "20.00"), shipping="4.90")
+    anna, bob = CONTACT, {**CONTACT, "id": "c2", "email": "bob@example.fr"}
+    e.redeem(e.evaluate(c, anna, now=NOW), "o1", now=NOW)
+    statements: list[str] = []
+    event.listen(e.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    again = e.evaluate(c, anna, now=NOW)
+    assert {a.promotion for a in again.applied} == {"twice"}
+    assert {r.promotion: r.reason for r in again.refused} == {"once": "usage_limit_reached",
+                                                             "first": "usage_limit_reached"}
+    new = e.evaluate(c, bob, now=NOW)
+    assert {a.promotion for a in new.applied} == {"once", "twice"}  # free shipping went to the first buyer
+    per_contact = [s for s in statements if "GROUP BY promotion" in s]
+    assert len(per_contact) == 2  # one look-up for anna's counts, one for bob's: not one per promotion
+    statements.clear()
+    e.evaluate(c, bob, now=NOW)
+    assert statements == []  # within cache_ttl, a customer's second cart reads nothing
+
+
 def test_disable_stops_a_promotion_without_a_rule_change(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion social:

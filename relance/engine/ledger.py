@@ -10,10 +10,11 @@ database lock is taken before anything is counted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,7 @@ class Ledger:
         """Held around every use of the database: a lock for a store whose one connection threads
         would otherwise share (the in-memory one), nothing for real databases."""
         self._disabled: tuple[float, frozenset[str]] | None = None
-        self._usage: dict[Any, tuple[float, Usage]] = {}
+        self._usage: dict[Any, tuple[float, Any]] = {}
         self._codes: dict[str, tuple[float, CodeRow | None]] = {}
         self._local = threading.local()
 
@@ -142,21 +143,34 @@ class Ledger:
 
     def usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
               now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:
-        """Counts for evaluation. Remembered for `cache_ttl` seconds per promotion, contact, codes
-        and minute of the clock; a write through this ledger forgets them at once, so only other
-        processes' redemptions can be seen that late (redemption itself always counts afresh)."""
+        """Counts for evaluation, each part remembered for `cache_ttl` seconds and the minute of the
+        clock: a promotion's totals (shared by every customer: one scan of its redemptions a
+        second at most, however many customers check out), a customer's own count (an indexed
+        look-up for all promotions, made only for a `per contact` limit), a code's count. A write through this ledger
+        forgets them at once, so only other processes' redemptions can be seen that late
+        (redemption itself always counts afresh, inside its transaction)."""
         code_keys = tuple(code_keys)
         if len(promotions) != 1 or self.cache_ttl <= 0:
             return self._fresh_usage(promotions, contact_id, code_keys, now, tz, exclude_batch)
-        name = promotions[0].name
-        key = (name, contact_id, code_keys, int(now.timestamp()) // 60, exclude_batch)
+        promotion = promotions[0]
+        name, minute, exclude = promotion.name, int(now.timestamp()) // 60, exclude_batch or ""
+        shared = self._cached(("promotion", name, minute, exclude), lambda conn: _shared_usage(
+            conn, name, promotion.limits.budget_currency, now, tz, exclude))
+        contact = 0 if contact_id is None or promotion.limits.per_contact is None else self._cached(
+            ("contact", contact_id, minute, exclude), lambda conn: _contact_counts(conn, contact_id, now, exclude)
+        ).get(name, 0)
+        codes = {key: self._cached(("code", key, minute, exclude), lambda conn, key=key: _code_usage(
+            conn, key, now, exclude)) for key in code_keys}
+        return {name: dataclasses.replace(shared, contact=contact, codes=codes) if contact or codes else shared}
+
+    def _cached(self, key: tuple[Any, ...], read: Callable[[Any], Any]) -> Any:
         cached = self._usage.get(key)
         if cached is None or time.monotonic() - cached[0] >= self.cache_ttl:
-            if len(self._usage) > 10_000:
+            if len(self._usage) > 50_000:
                 self._usage = {}
-            cached = self._usage[key] = (time.monotonic(),
-                                         self._fresh_usage(promotions, contact_id, code_keys, now, tz, exclude_batch)[name])
-        return {name: cached[1]}
+            with self._reader() as conn:
+                cached = self._usage[key] = (time.monotonic(), read(conn))
+        return cached[1]
 
     def _fresh_usage(self, promotions: Sequence[Promotion], contact_id: str | None, code_keys: Iterable[str],
                      now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None) -> Mapping[str, Usage]:
@@ -312,12 +326,13 @@ def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.dat
 _COUNTING = "(state = 'redeemed' OR (state = 'reserved' AND expires_at > :now)) AND batch_key <> :exclude"
 _USAGE = text(f"""
 SELECT currency, count(*), coalesce(sum(amount_minor), 0),
-       coalesce(sum(CASE WHEN contact_id = :contact THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN at >= :day THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN at >= :week THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN at >= :month THEN 1 ELSE 0 END), 0)
 FROM redemptions WHERE promotion = :promotion AND {_COUNTING} GROUP BY currency""").bindparams(
     *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
+_CONTACT_USAGE = text(f"SELECT promotion, count(*) FROM redemptions WHERE contact_id = :contact AND {_COUNTING} "
+                      "GROUP BY promotion").bindparams(bindparam("now", type_=S.UTCDateTime))
 _CODE_USAGE = text(f"SELECT count(*) FROM redemptions WHERE code_key = :code AND {_COUNTING}").bindparams(
     bindparam("now", type_=S.UTCDateTime))
 """Written once as text: evaluation reads usage on the hot path, where building the query with
@@ -328,22 +343,37 @@ def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, c
            tz: dt.tzinfo, exclude_batch: str | None) -> dict[str, Usage]:
     """Counts of the redemptions that count now, per promotion (`names` maps each to its budget's
     currency: a budget adds up amounts in that currency only)."""
-    day, week, month = _period_starts(now, tz)
     exclude = exclude_batch or ""
-    codes = {key: int(conn.execute(_CODE_USAGE, {"code": key, "now": now, "exclude": exclude}).scalar() or 0)
-             for key in code_keys}
-    out = {}
-    for name, budget_currency in names.items():
-        row = [0, 0, 0, 0, 0, 0]
-        for currency, total, spent, contact, in_day, in_week, in_month in conn.execute(_USAGE, {
-                "promotion": name, "now": now, "exclude": exclude, "contact": contact_id, "day": day,
-                "week": week, "month": month}):
-            for i, value in enumerate((total, contact, in_day, in_week, in_month)):
-                row[i] += int(value)
-            if currency == budget_currency:
-                row[5] += int(spent)
-        out[name] = Usage(*row, codes=codes)
-    return out
+    codes = {key: _code_usage(conn, key, now, exclude) for key in code_keys}
+    contact = _contact_counts(conn, contact_id, now, exclude) if contact_id is not None else {}
+    return {name: dataclasses.replace(_shared_usage(conn, name, budget_currency, now, tz, exclude), codes=codes,
+                                      contact=contact.get(name, 0))
+            for name, budget_currency in names.items()}
+
+
+def _shared_usage(conn: Any, name: str, budget_currency: str | None, now: dt.datetime, tz: dt.tzinfo,
+                  exclude: str) -> Usage:
+    """A promotion's counts that are the same for every customer: in all, today, this week, this
+    month, and the budget spent (in its currency)."""
+    day, week, month = _period_starts(now, tz)
+    row = [0, 0, 0, 0, 0]
+    for currency, total, spent, in_day, in_week, in_month in conn.execute(_USAGE, {
+            "promotion": name, "now": now, "exclude": exclude, "day": day, "week": week, "month": month}):
+        for i, value in enumerate((total, in_day, in_week, in_month)):
+            row[i] += int(value)
+        if currency == budget_currency:
+            row[4] += int(spent)
+    return Usage(total=row[0], day=row[1], week=row[2], month=row[3], spent_minor=row[4])
+
+
+def _contact_counts(conn: Any, contact_id: str, now: dt.datetime, exclude: str) -> dict[str, int]:
+    """How many times this customer has had each promotion (a customer has few redemptions)."""
+    return {promotion: int(count) for promotion, count in conn.execute(_CONTACT_USAGE, {
+        "contact": contact_id, "now": now, "exclude": exclude})}
+
+
+def _code_usage(conn: Any, key: str, now: dt.datetime, exclude: str) -> int:
+    return int(conn.execute(_CODE_USAGE, {"code": key, "now": now, "exclude": exclude}).scalar() or 0)
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:

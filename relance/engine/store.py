@@ -210,6 +210,7 @@ so undoing a redemption restores every count and budget exactly."""
 Index("ix_redemptions_promotion_at", redemptions.c.promotion, redemptions.c.at)
 Index("ix_redemptions_promotion_contact", redemptions.c.promotion, redemptions.c.contact_id)
 Index("ix_redemptions_code", redemptions.c.code_key)
+Index("ix_redemptions_contact", redemptions.c.contact_id)
 
 redemption_batches = Table(
     "redemption_batches", metadata,
