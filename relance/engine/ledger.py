@@ -339,6 +339,31 @@ _CODE_USAGE = text(f"SELECT count(*) FROM redemptions WHERE code_key = :code AND
 the expression language each time cost more than running it."""
 
 
+class _DriverRead:
+    """A count of the hot path, compiled once per dialect and run at the driver level, its instants
+    converted as the column type converts them. Executing a `text()` statement through
+    SQLAlchemy cost several times the query itself (about 100 µs against 30 on SQLite); these
+    reads return only numbers and currency codes, so nothing needs converting on the way back."""
+
+    def __init__(self, statement: Any):
+        self.statement = statement
+        self.compiled: dict[str, tuple[str, Sequence[str] | None, Callable[[Any], Any] | None]] = {}
+
+    def rows(self, conn: Any, params: dict[str, Any]) -> list[Any]:
+        found = self.compiled.get(conn.dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=conn.dialect)
+            found = self.compiled[conn.dialect.name] = (compiled.string, compiled.positiontup,
+                                                         S.UTCDateTime().bind_processor(conn.dialect))
+        sql, order, instant = found
+        values = {k: instant(v) if instant is not None and isinstance(v, dt.datetime) else v
+                  for k, v in params.items()}
+        return conn.exec_driver_sql(sql, tuple(values[k] for k in order) if order else values).fetchall()
+
+
+_USAGE_READ, _CONTACT_READ, _CODE_READ = _DriverRead(_USAGE), _DriverRead(_CONTACT_USAGE), _DriverRead(_CODE_USAGE)
+
+
 def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, code_keys: Sequence[str], now: dt.datetime,
            tz: dt.tzinfo, exclude_batch: str | None) -> dict[str, Usage]:
     """Counts of the redemptions that count now, per promotion (`names` maps each to its budget's
@@ -357,7 +382,7 @@ def _shared_usage(conn: Any, name: str, budget_currency: str | None, now: dt.dat
     month, and the budget spent (in its currency)."""
     day, week, month = _period_starts(now, tz)
     row = [0, 0, 0, 0, 0]
-    for currency, total, spent, in_day, in_week, in_month in conn.execute(_USAGE, {
+    for currency, total, spent, in_day, in_week, in_month in _USAGE_READ.rows(conn, {
             "promotion": name, "now": now, "exclude": exclude, "day": day, "week": week, "month": month}):
         for i, value in enumerate((total, in_day, in_week, in_month)):
             row[i] += int(value)
@@ -368,12 +393,12 @@ def _shared_usage(conn: Any, name: str, budget_currency: str | None, now: dt.dat
 
 def _contact_counts(conn: Any, contact_id: str, now: dt.datetime, exclude: str) -> dict[str, int]:
     """How many times this customer has had each promotion (a customer has few redemptions)."""
-    return {promotion: int(count) for promotion, count in conn.execute(_CONTACT_USAGE, {
+    return {promotion: int(count) for promotion, count in _CONTACT_READ.rows(conn, {
         "contact": contact_id, "now": now, "exclude": exclude})}
 
 
 def _code_usage(conn: Any, key: str, now: dt.datetime, exclude: str) -> int:
-    return int(conn.execute(_CODE_USAGE, {"code": key, "now": now, "exclude": exclude}).scalar() or 0)
+    return int(_CODE_READ.rows(conn, {"code": key, "now": now, "exclude": exclude})[0][0] or 0)
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
