@@ -145,10 +145,10 @@ class Ledger:
               now: dt.datetime, tz: dt.tzinfo, exclude_batch: str | None = None) -> Mapping[str, Usage]:
         """Counts for evaluation, each part remembered for `cache_ttl` seconds and the minute of the
         clock: a promotion's totals (shared by every customer: one scan of its redemptions a
-        second at most, however many customers check out), a customer's own count (an indexed
-        look-up for all promotions, made only for a `per contact` limit), a code's count. A write through this ledger
-        forgets them at once, so only other processes' redemptions can be seen that late
-        (redemption itself always counts afresh, inside its transaction)."""
+        second at most, however many customers check out), a customer's own counts (one indexed
+        look-up for all promotions, made only for a `per contact` limit), a code's count. A write
+        through this ledger forgets them at once, so only other processes' redemptions can be seen
+        that late (redemption itself always counts afresh, inside its transaction)."""
         code_keys = tuple(code_keys)
         if len(promotions) != 1 or self.cache_ttl <= 0:
             return self._fresh_usage(promotions, contact_id, code_keys, now, tz, exclude_batch)
