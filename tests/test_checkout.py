@@ -438,6 +438,9 @@ promotion social:
         e.evaluate(cart(("A", "x", 1, "-5.00")), now=NOW)
     with pytest.raises(relance.DataError, match="cart: expected a mapping"):
         e.evaluate([c], now=NOW)  # type: ignore[arg-type]
+    dollars = {**c, "items": [{**c["items"][0], "currency": "USD"}]}  # a line saying it is priced in USD
+    with pytest.raises(relance.DataError, match="item A is priced in USD, the cart in EUR"):
+        e.evaluate(dollars, now=NOW)
     result = e.evaluate(c, codes=["SOCIAL"], now=NOW)
     for order_id in (None, "", 123):
         with pytest.raises(relance.DataError, match="order_id: expected a non-empty string"):
