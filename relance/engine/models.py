@@ -36,8 +36,6 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     clock, which is wrong across a daylight-saving change), and the clock ticks in whole seconds:
     sub-second parts are dropped here, so that every backend computes elapsed days alike.
     """
-    if type(value) is str:
-        return _instant(value, zone)
     if isinstance(value, str):
         return _instant(str(value), zone)
     if isinstance(value, dt.datetime):
@@ -128,14 +126,10 @@ def _with_currency(data: Any, fields: tuple[str, ...], info: ValidationInfo) -> 
     currency = data.get("currency")
     if not isinstance(currency, str):
         return data
-    out = dict(data)
-    for name in fields:
-        value = out.get(name)
-        if value is not None and not isinstance(value, Money):
-            out[name] = _bare(value, currency)
+    out = _with_bare(data, fields, currency)
     items = out.get("items")
     if isinstance(items, list) and (info.context or {}).get("currency") != currency:
-        out["items"] = [_item_amounts(i, currency) if isinstance(i, dict) else i for i in items]
+        out["items"] = [_with_bare(i, ("unit_price", "total"), currency) if isinstance(i, dict) else i for i in items]
     return out
 
 
@@ -145,9 +139,10 @@ def in_currency(context: dict[str, Any], record: Any) -> dict[str, Any]:
     return {**context, "currency": currency} if isinstance(currency, str) else context
 
 
-def _item_amounts(item: dict[str, Any], currency: str) -> dict[str, Any]:
-    out = dict(item)
-    for name in ("unit_price", "total"):
+def _with_bare(record: dict[str, Any], fields: tuple[str, ...], currency: str) -> dict[str, Any]:
+    """A copy of a record whose bare amounts in `fields` are given `currency`."""
+    out = dict(record)
+    for name in fields:
         value = out.get(name)
         if value is not None and not isinstance(value, Money):
             out[name] = _bare(value, currency)
@@ -196,7 +191,7 @@ class Item(_Model):
     unit_price: ItemMoney
     total: ItemMoney | None = None
     currency: str | None = None
-    """The currency of its prices, if the line states it (it must be its cart's or order's)."""
+    """The currency of its prices, if the line states it (a cart refuses a line in another currency)."""
 
     @model_validator(mode="after")
     def _total(self) -> Item:
