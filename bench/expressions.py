@@ -33,12 +33,13 @@ import random
 import statistics
 import sys
 import timeit
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import celpy
 import json_logic
@@ -51,7 +52,7 @@ import relance  # noqa: E402
 JsonLogicRule = dict[str, Any]
 Thunk = Callable[[], Any]
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CART_SIZE = 20
 SHOES_PAIR_INDEX = 17  # the only item matching case 3: 18th of 20
 ORDER_COUNT = 50
@@ -296,7 +297,7 @@ def bind_suite(engines: list[Engine]) -> list[dict[str, Thunk | None]]:
 def check_agreement(bound: list[dict[str, Thunk | None]]) -> list[bool]:
     """Evaluate each case once per engine; exit with an error listing every disagreement."""
     expected, errors = [], []
-    for case, row in zip(SUITE, bound):
+    for case, row in zip(SUITE, bound, strict=True):
         results = {name: bool(fn()) for name, fn in row.items() if fn is not None}
         reference = results["python"]
         expected.append(reference)
@@ -316,10 +317,10 @@ def render(headers: list[str], rows: list[list[str]], title: str) -> None:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
-        widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+        widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
         print(title)
         for line in [headers, *rows]:
-            print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+            print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))))
         return
     table = Table(title=title)
     for i, header in enumerate(headers):
@@ -342,7 +343,7 @@ def main() -> None:
     results = check_agreement(bound)
 
     rows, vs_python, vs_peer = [], [], []
-    for case, row, result in zip(SUITE, bound, results):
+    for case, row, result in zip(SUITE, bound, results, strict=True):
         micros = {name: time_per_call(fn, target, repeat=5) * 1e6 for name, fn in row.items() if fn is not None}
         fastest_peer = min(micros[name] for name in peers if name in micros)
         vs_python.append(micros["relance"] / micros["python"])

@@ -8,8 +8,8 @@ traceback reaches the user for bad input.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -413,7 +413,7 @@ def _report_table(report: Any, color: bool) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=140, force_terminal=color and sys.stdout.isatty(), file=open(os.devnull, "w"))
+    console = Console(record=True, width=140, force_terminal=color and sys.stdout.isatty(), file=io.StringIO())
     console.print(f"Dry-run at {report.at}: {report.contacts:,} contacts, {report.buyers:,} with an RFM score")
     table = Table("segment", "members", "share", "enter", "leave", "sample")
     for s in report.segments:
@@ -610,7 +610,7 @@ def _evaluation_table(result: Any, tz: Any) -> str:
     from rich.table import Table
 
     width = max(100, min(shutil.get_terminal_size().columns, 160)) if sys.stdout.isatty() else 140
-    console = Console(record=True, width=width, file=open(os.devnull, "w"))  # noqa: SIM115 - rich records, prints nothing
+    console = Console(record=True, width=width, file=io.StringIO())  # rich records, prints nothing
     local = result.now.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     console.print(f"Cart at {local}: subtotal {result.subtotal}, shipping {result.shipping}")
     applied = Table("applied", "code", "base", "discount", "lines", title="Applied")

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
 countries = st.sampled_from(["FR", "BE", "DE", "GB", None])
 statuses = st.sampled_from(["paid", "partially_paid", "pending", "cancelled"])

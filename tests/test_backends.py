@@ -6,16 +6,15 @@ import os
 from typing import Any
 
 import pytest
+from conftest import EXAMPLES, pg_database
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import text
+from strategies import NOW, conditions, datasets, random_base
 
 import relance
 from relance.engine.rfm import compute_python, compute_sql, read_sql, with_rfm
-from relance.engine.store import connect, create_schema, insert_contexts
 from relance.engine.sqlbackend import SqlCompiler
-
-from conftest import EXAMPLES, pg_database
-from strategies import NOW, conditions, datasets, random_base
+from relance.engine.store import connect, create_schema, insert_contexts
 
 EXAMPLE_RULES = relance.load(EXAMPLES)
 

@@ -429,7 +429,7 @@ promotion social:
     reward 10% off order
 ''')
     c = cart(("A", "x", 1, "50.00"))
-    for bad, field in ((dict(now="2026-07-10T12:00+02:00"), "now"), (dict(now=dt.date(2026, 7, 10)), "now")):
+    for bad, field in (({"now": "2026-07-10T12:00+02:00"}, "now"), ({"now": dt.date(2026, 7, 10)}, "now")):
         with pytest.raises(relance.DataError, match=f"^{field}: expected a timezone-aware datetime"):
             e.evaluate(c, **bad)
     with pytest.raises(relance.DataError, match="shipping cannot be negative"):

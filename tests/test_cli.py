@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES
 
 from relance.cli import cli
-
-from conftest import EXAMPLES
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -90,7 +90,7 @@ def test_the_unambiguous_charset_has_no_look_alike_characters() -> None:
         assert len(set(alphabet)) == len(alphabet)
     assert set(UNAMBIGUOUS_DIGITS) <= set(string.digits) and len(UNAMBIGUOUS_DIGITS) == 8
     assert set(UNAMBIGUOUS_LETTERS) <= set(string.ascii_uppercase) and len(UNAMBIGUOUS_LETTERS) == 23
-    assert (FULL_DIGITS, FULL_LETTERS) == (string.digits, string.ascii_uppercase)
+    assert (string.digits, string.ascii_uppercase) == (FULL_DIGITS, FULL_LETTERS)
     assert CHARSETS["unambiguous"] == (UNAMBIGUOUS_DIGITS, UNAMBIGUOUS_LETTERS)
 
 

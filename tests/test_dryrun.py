@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES
 from sqlalchemy import func, select
+from strategies import NOW, random_base
+from test_rfm import CDNOW
 
 import relance
 from relance.cli import cli
@@ -19,10 +22,6 @@ from relance.engine.refresh import refresh
 from relance.engine.rfm import with_rfm
 from relance.engine.segments import members_python
 from relance.engine.store import connect, create_schema, insert_contexts, rfm, segment_members
-
-from conftest import EXAMPLES
-from strategies import NOW, random_base
-from test_rfm import CDNOW
 
 
 @pytest.fixture

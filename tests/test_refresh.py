@@ -6,16 +6,15 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from conftest import EXAMPLES
 from sqlalchemy import func, select
+from strategies import NOW, random_base
 
 import relance
 from relance.engine.refresh import pending_moves, refresh
 from relance.engine.rfm import with_rfm
 from relance.engine.segments import members_python
 from relance.engine.store import connect, create_schema, insert_contexts, segment_events, segment_members
-
-from conftest import EXAMPLES
-from strategies import NOW, random_base
 
 
 @pytest.fixture
@@ -62,7 +61,7 @@ def test_refresh_agrees_with_in_process_membership_and_records_only_moves(rules:
 
 
 def test_a_new_order_moves_one_contact(rules: relance.RuleSet) -> None:
-    now = dt.datetime(2026, 11, 23, 9, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC)
     ana = relance.Context.from_mapping({"contact": {"id": "ana", "created_at": "2025-01-01"}}, rules, now)
     bob = relance.Context.from_mapping({"contact": {"id": "bob", "created_at": "2025-01-01"}}, rules, now)
     engine = store([ana, bob])

@@ -13,9 +13,7 @@ from relance.engine import ast as A
 from relance.engine.formatter import format_expr, format_file, format_reward
 from relance.engine.parser import parse_expression, parse_reward, parse_rules
 
-KEYWORDS = set("""and or not in where true false null segment starts ends with contains off up to buy get free fixed
-price gift order shipping items promotion code when reward exclude limit valid unique pattern per total budget from
-until days hours contact day week month mon tue wed thu fri sat sun""".split())
+KEYWORDS = {"and", "or", "not", "in", "where", "true", "false", "null", "segment", "starts", "ends", "with", "contains", "off", "up", "to", "buy", "get", "free", "fixed", "price", "gift", "order", "shipping", "items", "promotion", "code", "when", "reward", "exclude", "limit", "valid", "unique", "pattern", "per", "total", "budget", "from", "until", "days", "hours", "contact", "day", "week", "month", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n not in KEYWORDS)
 decimals = st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False, allow_infinity=False)

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import EXAMPLES
 
 from relance.cli import cli
-
-from conftest import EXAMPLES
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

@@ -82,7 +82,7 @@ def test_daylight_saving_shift_keeps_the_wall_clock() -> None:
     before = dt.datetime(2026, 3, 28, 12, tzinfo=paris)
     after = R.shift(before, 1, "day", paris)
     assert after.astimezone(paris).hour == 12
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert after.astimezone(utc) - before.astimezone(utc) == dt.timedelta(hours=23)
     exact = R.shift(before, 24, "hour", paris)
     assert exact.astimezone(utc) - before.astimezone(utc) == dt.timedelta(hours=24)
@@ -123,7 +123,7 @@ def test_a_guest_checkout_has_no_contact() -> None:
 def test_naive_times_are_read_in_the_rule_set_zone(paris_rules: relance.RuleSet) -> None:
     ctx = relance.Context.from_mapping({"now": "2026-07-01T00:30", "contact": {"id": "a", "created_at": "2026-06-30"}},
                                        paris_rules)
-    assert ctx.now == dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.timezone.utc)  # 00:30 in Paris
+    assert ctx.now == dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.UTC)  # 00:30 in Paris
     assert ctx.today == dt.date(2026, 7, 1)
     compiled = relance.compile_expression("days_since(contact.created_at)", paris_rules)
     assert compiled.evaluate(ctx) == 1

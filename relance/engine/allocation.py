@@ -28,7 +28,7 @@ def allocate(amount: int, weights: Sequence[int], keys: Sequence[object] | None 
     left = amount - sum(shares)
     if left:
         remainders = [-(amount * w % total) for w in weights]  # negated: the largest come first
-        ranked = sorted(zip(remainders, keys or [0] * len(weights), range(len(weights))))
+        ranked = sorted(zip(remainders, keys or [0] * len(weights), range(len(weights)), strict=True))
         for _, _, i in ranked[:left]:
             shares[i] += 1
     return shares

@@ -7,6 +7,7 @@ checks never meets an unknown name or a currency mix at run time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -317,7 +318,7 @@ class Checker:
             return None
         if any(t is None for t in types):
             return None
-        for arg, typ, kinds in zip(node.args, types, spec.params):
+        for arg, typ, kinds in zip(node.args, types, spec.params, strict=True):
             assert typ is not None
             if typ.kind != "null" and typ.kind not in kinds:
                 self.error(arg, "E233", f"`{node.func}` needs {_words(kinds)}, not {_a(typ)}")
@@ -405,10 +406,8 @@ class Checker:
     def visit_detached(self, node: A.Expr) -> None:
         """Check a sub-expression whose context is broken, without cascading errors."""
         count = len(self.diagnostics)
-        try:
+        with contextlib.suppress(KeyError):
             self.visit(node)
-        except KeyError:
-            pass
         del self.diagnostics[count:]
 
     # operators

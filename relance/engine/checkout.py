@@ -619,9 +619,8 @@ class Checkout:
             value = fn(ctx)
         except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
             raise EvaluationError(str(error)) from None
-        if isinstance(value, Money):
-            if value.currency != self.currency:
-                raise _Refused("wrong_currency")
+        if isinstance(value, Money) and value.currency != self.currency:
+            raise _Refused("wrong_currency")
         return value  # type: ignore[no-any-return]
 
     def off(self, value: Decimal | Money | None, base: int, reward: Any, ctx: Context) -> int:

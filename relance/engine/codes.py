@@ -117,19 +117,19 @@ class Pattern:
     @property
     def regex(self) -> re.Pattern[str]:
         """Matches the codes of the pattern as generated (and their keys, when `simple`)."""
-        return re.compile("".join(re.escape(ch) if a is None else f"[{a}]" for ch, a in zip(self.text, self.alphabets)))
+        return re.compile("".join(re.escape(ch) if a is None else f"[{a}]" for ch, a in zip(self.text, self.alphabets, strict=True)))
 
     @property
     def simple(self) -> bool:
         """Whether every code is its own key (ASCII literals, no spaces, no lower case): no
         normalisation is needed then, which keeps a million codes fast."""
-        literals = "".join(ch for ch, a in zip(self.text, self.alphabets) if a is None)
+        literals = "".join(ch for ch, a in zip(self.text, self.alphabets, strict=True) if a is None)
         return literals.isascii() and normalize(literals) == literals
 
     def random(self, rng: random.Random | None = None) -> str:
         """One code (possibly one already issued: `generate` is what makes them distinct)."""
         rng = rng or secrets.SystemRandom()
-        return "".join(ch if a is None else rng.choice(a) for ch, a in zip(self.text, self.alphabets))
+        return "".join(ch if a is None else rng.choice(a) for ch, a in zip(self.text, self.alphabets, strict=True))
 
     def __str__(self) -> str:
         return self.text
@@ -169,7 +169,7 @@ def _draw(pattern: Pattern, n: int, rng: random.Random) -> list[str]:
         return []
     template = bytearray()
     slots: dict[str, list[int]] = {}
-    for ch, alphabet in zip(pattern.text, pattern.alphabets):
+    for ch, alphabet in zip(pattern.text, pattern.alphabets, strict=True):
         if alphabet is None:
             template += ch.encode()
         else:
@@ -210,7 +210,7 @@ def _fresh(pattern: Pattern, count: int, rng: random.Random, taken: Collection[s
         size = min(math.ceil(missing * pattern.space / free * 1.05) + 16, 4 * missing + 1024)
         drawn = _draw(pattern, size, rng)
         keys = drawn if pattern.simple else [normalize(c) for c in drawn]
-        batch = dict(zip(keys, drawn))
+        batch = dict(zip(keys, drawn, strict=True))
         if taken or found:
             batch = {k: c for k, c in batch.items() if k not in taken and k not in found}
         found.update(itertools.islice(batch.items(), missing))

@@ -133,7 +133,7 @@ def coerce_attribute(value: Any, typ: T.Type, tz: dt.tzinfo) -> Any:
             raise ValueError(f"expected true or false, got {value!r}")
         return value
     if kind in ("number", "percent"):
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, (bool, float)):
             raise ValueError(f"expected an exact number (write it as a string or integer), got {value!r}")
         text = str(value).strip()
         if kind == "percent" and not text.endswith("%"):

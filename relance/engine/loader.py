@@ -419,9 +419,9 @@ def _check_promotion(decl: A.PromotionDecl, checker: Checker) -> None:
             if "nothing" in clause.classes and len(clause.classes) > 1:
                 checker.error(clause, "E361", "`nothing` cannot be combined with other classes",
                               "write `combines with nothing`, or list the classes it stacks with")
-        elif isinstance(clause, A.CodeClause) and clause.expires_after is not None:
-            if clause.expires_after.amount < 1:  # `code imported expires after ...`
-                checker.error(clause.expires_after, "E321", "codes must last at least 1 unit of time")
+        elif isinstance(clause, A.CodeClause) and clause.expires_after is not None and \
+                clause.expires_after.amount < 1:  # `code imported expires after ...`
+            checker.error(clause.expires_after, "E321", "codes must last at least 1 unit of time")
     if A.ExclusiveClause in seen and A.CombinesClause in seen:
         checker.error(seen[A.CombinesClause], "E360", "an exclusive promotion combines with nothing",
                       "remove `exclusive`, or remove `combines with ...`")

@@ -11,7 +11,7 @@ _ZERO_DECIMALS = ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
 _THREE_DECIMALS = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]
 
 MINOR_UNITS: dict[str, int] = {
-    **{c: 2 for c in _TWO_DECIMALS}, **{c: 0 for c in _ZERO_DECIMALS}, **{c: 3 for c in _THREE_DECIMALS},
+    **dict.fromkeys(_TWO_DECIMALS, 2), **dict.fromkeys(_ZERO_DECIMALS, 0), **dict.fromkeys(_THREE_DECIMALS, 3),
 }
 """Digits after the decimal point for each ISO 4217 currency."""
 

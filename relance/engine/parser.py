@@ -77,10 +77,7 @@ def parse_clause(keyword: str, text: str, path: str, line: int, column: int) -> 
     The text is parsed inside a dummy promotion placed on the lines above it, so positions stay
     those of the YAML file (newlines are whitespace in the language)."""
     lead = "promotion _:\n" + keyword + "\n"
-    if line >= 3:
-        padded = "\n" * (line - 3) + lead + " " * (column - 1) + text
-    else:
-        padded = lead + text
+    padded = "\n" * (line - 3) + lead + " " * (column - 1) + text if line >= 3 else lead + text
     tree = _parse(padded, "file", path, 1, 1)
     node = _transform(tree, path)
     return node.declarations[0].clauses[0]  # type: ignore[attr-defined, no-any-return]

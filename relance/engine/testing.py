@@ -218,7 +218,7 @@ def _expected_value(text: Any, ruleset: RuleSet, typ: T.Type | None = None) -> A
 
 def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, tuple) and isinstance(expected, tuple):
-        return len(actual) == len(expected) and all(_same(a, b) for a, b in zip(actual, expected))
+        return len(actual) == len(expected) and all(_same(a, b) for a, b in zip(actual, expected, strict=True))
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual is expected
     return R.equal(actual, expected)
