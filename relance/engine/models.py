@@ -170,6 +170,12 @@ def _item_money(value: Any, info: ValidationInfo) -> Money:
 ItemMoney = Annotated[Money, BeforeValidator(_item_money)]
 
 
+@functools.lru_cache(maxsize=8192)
+def _line_total(unit_price: Money, quantity: int) -> Money:
+    """Quantity x unit price, made once per price and quantity (lines recur from cart to cart)."""
+    return unit_price if quantity == 1 else Money(unit_price.amount * quantity, unit_price.currency)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -195,7 +201,7 @@ class Item(_Model):
 
     @model_validator(mode="after")
     def _total(self) -> Item:
-        computed = Money(self.unit_price.amount * self.quantity, self.unit_price.currency)
+        computed = _line_total(self.unit_price, self.quantity)
         if self.total is not None and self.total != computed:
             raise ValueError(f"total {self.total} is not quantity x unit price ({computed})")
         object.__setattr__(self, "total", computed)
