@@ -287,6 +287,28 @@ promotion social:
     assert e.redeem(result, "o2", now=NOW).redemptions
 
 
+def test_an_order_redeemed_again_with_other_promotions_is_refused_not_replayed(tmp_path: Path) -> None:
+    """A retry is answered with the first receipt; another cart under the same order id is an
+    error, else its promotions would silently go unrecorded."""
+    e = engine(tmp_path, '''
+promotion flash:
+    code "FLASH"
+    reward 10% off order
+promotion social:
+    code "SOCIAL"
+    reward 2 EUR off order
+''')
+    c = cart(("A", "x", 1, "10.00"))
+    first = e.redeem(e.evaluate(c, codes=["FLASH"], now=NOW), "same", now=NOW)
+    retry = e.redeem(e.evaluate(c, codes=["flash"], now=NOW), "same", now=NOW)  # typed again, in lower case
+    assert retry.replayed and retry.redemptions == first.redemptions
+    with pytest.raises(relance.RedemptionError, match=r"already recorded with other promotions.*flash 1\.00 EUR"
+                                                     r".*asked now: social 2\.00 EUR"):
+        e.redeem(e.evaluate(c, codes=["SOCIAL"], now=NOW), "same", now=NOW)
+    with pytest.raises(relance.RedemptionError, match="other promotions or amounts"):
+        e.redeem(e.evaluate(cart(("A", "x", 2, "10.00")), codes=["FLASH"], now=NOW), "same", now=NOW)
+
+
 def test_a_promotion_s_totals_are_shared_and_a_customer_s_own_counts_read_once(tmp_path: Path) -> None:
     """Evaluation keeps a promotion's totals (the same for every customer) apart from the
     customer's own counts, which it reads in one look-up for all promotions, and only for a
@@ -358,6 +380,29 @@ promotion last:
     assert e.evaluate(c, codes=["LAST"], now=later).applied  # the hold expired
     e.redeem(mine, "order-a", now=NOW + dt.timedelta(minutes=5), reservation=hold.key)
     assert e.evaluate(c, codes=["LAST"], now=later).refusal("LAST").reason == "usage_limit_reached"
+
+
+def test_a_cart_reserving_again_replaces_its_hold(tmp_path: Path) -> None:
+    """A shopper reloading the payment page reserves again: their cart keeps one hold, not one
+    per reload, and redeeming with any of its keys drops them all."""
+    e = engine(tmp_path, '''
+promotion early:
+    code "EARLY"
+    reward 10% off order
+    limit 2 total
+''')
+    c = cart(("A", "x", 1, "10.00"))
+    ev = e.evaluate(c, codes=["EARLY"], now=NOW)
+    first = e.reserve(ev, "cart-a", now=NOW)
+    second = e.reserve(ev, "cart-a", now=NOW + dt.timedelta(minutes=1))
+    assert first.key != second.key
+    assert e.evaluate(c, codes=["EARLY"], now=NOW).applied  # one unit held, one left
+    e.reserve(ev, "cart-b", now=NOW)
+    assert e.evaluate(c, codes=["EARLY"], now=NOW).refusal("EARLY").reason == "usage_limit_reached"
+    e.redeem(ev, "order-a", reservation=first.key, now=NOW + dt.timedelta(minutes=2))  # an older key of the cart
+    with e.store.engine.connect() as conn:
+        states = sorted(conn.scalars(select(S.redemptions.c.state)))
+    assert states == ["redeemed", "released", "released", "reserved"]
 
 
 def test_qualify_says_what_is_missing(tmp_path: Path) -> None:

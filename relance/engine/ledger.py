@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from relance.engine import store as S
 from relance.engine.checkout import NO_USAGE, REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
 from relance.engine.codes import find_code
-from relance.engine.promotion import Promotion
+from relance.engine.money import Money
+from relance.engine.promotion import Promotion, normalize_code
 
 if TYPE_CHECKING:
     from relance.engine.ruleset import RuleSet
@@ -202,14 +203,18 @@ class Ledger:
                     state="reserved" if expires_at else "redeemed", created_at=now, result=_receipt_json(receipt)))
                 if not claimed.rowcount:
                     transaction.rollback()
-                    return self._replay(key, order_id, kind)
+                    return self._replay(key, order_id, kind, receipt.redemptions)
             try:
+                # a cart holds once: its new hold replaces the earlier ones, and redeeming it drops
+                # them all (whichever of its keys is given); counted after, in this transaction
+                if reservation is not None:
+                    _release_cart(conn, _held_cart(conn, reservation))
+                if expires_at is not None:
+                    _release_cart(conn, order_id, keep=key)
                 refusals = self._check(conn, rules, evaluation, now, reservation)
                 if refusals:
                     transaction.rollback()
                     raise RedemptionError("; ".join(f"{r.promotion}: {r.message}" for r in refusals), refusals)
-                if reservation is not None:
-                    _release(conn, reservation)
                 if rows:
                     conn.execute(S.redemptions.insert(), [{
                         "batch_key": key, "order_id": order_id, "promotion": a.promotion, "code_key": a.code_key,
@@ -225,13 +230,21 @@ class Ledger:
                 raise
         return receipt
 
-    def _replay(self, key: str, order_id: str, kind: str) -> Receipt:
+    def _replay(self, key: str, order_id: str, kind: str, asked: Sequence[Redemption]) -> Receipt:
+        """The first receipt of a key used again, if it is asked for the same thing: a retry.
+        Another order, or other promotions or amounts under the same key, is refused, never
+        answered with the first receipt (the second cart's promotions would silently go unrecorded)."""
         with self._locked() as conn:
             row = conn.execute(select(S.redemption_batches).where(S.redemption_batches.c.key == key)).one()
         if row.order_id != order_id or row.kind != kind:
             raise RedemptionError(f"the key {key!r} was already used for {row.kind} of order {row.order_id!r}")
         data = row.result
-        return Receipt(key, order_id, kind, tuple(Redemption(**r) for r in data["redemptions"]),
+        first = tuple(Redemption(**r) for r in data["redemptions"])
+        if sorted(map(_same_as, first)) != sorted(map(_same_as, asked)):
+            raise RedemptionError(f"order {order_id!r} was already recorded with other promotions or amounts "
+                                  f"({_listed(first)}; asked now: {_listed(asked)}): roll it back first, or "
+                                  "give this evaluation its own idempotency key")
+        return Receipt(key, order_id, kind, first,
                        dt.datetime.fromisoformat(data["at"]),
                        dt.datetime.fromisoformat(data["expires_at"]) if data.get("expires_at") else None,
                        replayed=True)
@@ -311,6 +324,24 @@ def _release(conn: Any, key: str) -> int:
                                                     S.redemption_batches.c.state == "reserved")
                  .values(state="released"))
     return int(result.rowcount or 0)
+
+
+def _held_cart(conn: Any, key: str) -> str | None:
+    """The cart a reservation key holds for (None: no such reservation)."""
+    batches = S.redemption_batches
+    return conn.scalar(select(batches.c.order_id).where(batches.c.key == key, batches.c.kind == "reserve"))
+
+
+def _release_cart(conn: Any, cart_id: str | None, keep: str | None = None) -> None:
+    """Give back every active hold of a cart (but the one being made)."""
+    if cart_id is None:
+        return
+    batches = S.redemption_batches
+    keys = [k for k in conn.scalars(select(batches.c.key).where(batches.c.order_id == cart_id,
+                                                                   batches.c.kind == "reserve",
+                                                                   batches.c.state == "reserved")) if k != keep]
+    for key in keys:
+        _release(conn, key)
 
 
 def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
@@ -399,6 +430,15 @@ def _contact_counts(conn: Any, contact_id: str, now: dt.datetime, exclude: str) 
 
 def _code_usage(conn: Any, key: str, now: dt.datetime, exclude: str) -> int:
     return int(_CODE_READ.rows(conn, {"code": key, "now": now, "exclude": exclude})[0][0] or 0)
+
+
+def _same_as(r: Redemption) -> tuple[str, str, int, str]:
+    """What a retry must ask again (a code typed in another case is the same code)."""
+    return r.promotion, normalize_code(r.code) if r.code else "", r.amount_minor, r.currency
+
+
+def _listed(redemptions: Sequence[Redemption]) -> str:
+    return ", ".join(f"{r.promotion} {Money.from_minor(r.amount_minor, r.currency)}" for r in redemptions) or "none"
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
