@@ -13,12 +13,12 @@ from relance.engine.loader import load
 from relance.engine.models import Cart, Contact, Event, Item, Order
 from relance.engine.money import Money
 from relance.engine.ruleset import RuleSet
-from relance.engine.service import Engine, Opportunity, Store
+from relance.engine.service import Engine, Opportunity, Store, StoreError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Applied", "Cart", "CompiledExpression", "Engine", "Evaluation", "Opportunity", "Receipt", "RedemptionError",
-    "Refusal", "Store", "Contact", "Context", "DataError", "Diagnostic", "EvaluationError", "Event",
+    "Refusal", "Store", "StoreError", "Contact", "Context", "DataError", "Diagnostic", "EvaluationError", "Event",
     "Item", "Money", "Order", "RuleSet", "RuleSetError", "compile_expression", "load",
 ]

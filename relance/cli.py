@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -549,23 +551,29 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def _at(at: str | None, tz: Any) -> dt.datetime:
-    from relance.engine.models import UTC, to_aware
+    from relance.engine.models import CLOCK_YEARS, UTC, to_aware
 
     try:
-        return to_aware(at, tz) if at else dt.datetime.now(UTC)
-    except ValueError:
-        _fail(f"--at: `{at}` is not a date or a date and time, e.g. 2026-12-24 or 2026-12-24T10:00")
+        when = to_aware(at, tz) if at else dt.datetime.now(UTC)
+    except ValueError as error:
+        if not str(error).startswith("date out of range"):
+            _fail(f"--at: `{at}` is not a date or a date and time, e.g. 2026-12-24 or 2026-12-24T10:00")
+        when = dt.datetime.min.replace(tzinfo=UTC)
+    if when.year not in CLOCK_YEARS:
+        _fail(f"--at: `{at}` is out of range (years {CLOCK_YEARS.start} to {CLOCK_YEARS.stop - 1})")
+    return when
 
 
 def _checkout_engine(rules_path: str, store: str | None) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from relance.engine.service import Engine
+    from relance.engine.migrate import MigrationError
+    from relance.engine.service import Engine, Store
 
     rules = _rules_or_exit(rules_path)
-    try:
-        return Engine(rules, store)
-    except (SQLAlchemyError, ValueError, ImportError) as error:
+    try:  # an existing store only: a typo in its path must not stop a promotion in a new, empty one
+        return Engine(rules, Store(store, create=False) if store is not None else None)
+    except (SQLAlchemyError, MigrationError, ValueError, ImportError) as error:
         _fail(f"cannot open the store: {str(error).splitlines()[0]}")
 
 
@@ -658,15 +666,35 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
     from relance.engine.codes import write_csv
 
     engine = _checkout_engine(rules_path, store)
-    start = time.perf_counter()
+    if contact_id is not None and not contact_id.strip():
+        _fail("--contact: give the id of the customer the codes are for (it is empty)")
+    # the file is opened first (beside --out, renamed at the end): codes stored but never written
+    # out would be live codes nobody received, and an earlier file is kept until the new one is whole
     try:
-        now = _at(at, engine.rules.timezone)
-        issued = engine.issue_codes(promotion, count, contact_id, now)
-    except (KeyError, ValueError) as error:
-        _fail(str(error).strip('"'))
-    seconds = time.perf_counter() - start
-    if out:
-        write_csv(issued, out)
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", delete=False,  # noqa: SIM115
+                                             dir=Path(out).resolve().parent, suffix=".part") if out else None
+    except OSError as error:
+        _fail(f"--out: cannot write {out}: {error.strerror or error}; no code was issued")
+    try:
+        start = time.perf_counter()
+        try:
+            now = _at(at, engine.rules.timezone)
+            issued = engine.issue_codes(promotion, count, contact_id, now)
+        except (KeyError, ValueError) as error:
+            _fail(str(error).strip('"'))
+        seconds = time.perf_counter() - start
+        if handle is not None:
+            try:
+                write_csv(issued, handle)
+                handle.close()
+                os.replace(handle.name, out)  # type: ignore[arg-type]
+            except OSError as error:
+                _fail(f"--out: {len(issued):,} codes were issued and stored, but writing {out} failed "
+                      f"({error.strerror or error}): export them from the store's `codes` table")
+    finally:
+        if handle is not None:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
     expiry = engine.code_expiry(promotion, now)
     until = f", valid until {expiry.astimezone(engine.rules.timezone):%Y-%m-%d %H:%M}" if expiry else ""
     click.echo(f"{promotion}: {_count(len(issued), 'code')} issued in {seconds:.1f} s{until}"

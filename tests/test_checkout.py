@@ -432,6 +432,39 @@ promotion five:
         e.evaluate({"currency": "EUR", "items": [{"sku": "A", "quantity": -1, "unit_price": "1"}]}, now=NOW)
 
 
+@pytest.mark.parametrize("quantity, error", [
+    (10**20, "less than or equal to 100000"),  # buy X get Y counts units: a bound, not a hang
+    (2.5, "valid integer"), ("2.5", "valid integer"),
+    (100_000, "out of range"),  # 100,000 x 99,999,999,999 EUR is above the amounts relance computes with
+])
+def test_a_line_s_quantity_is_a_bounded_whole_number(tmp_path: Path, quantity: object, error: str) -> None:
+    e = engine(tmp_path, 'promotion five:\n    reward 5 EUR off order\n')
+    line = {"sku": "A", "quantity": quantity, "unit_price": "99999999999.00"}
+    with pytest.raises(relance.DataError, match=error):
+        e.evaluate({"currency": "EUR", "items": [line]}, now=NOW)
+
+
+def test_the_api_refuses_wrong_types_by_name(tmp_path: Path) -> None:
+    """A shop's programming error gets a DataError or TypeError naming the argument, never an
+    AttributeError from inside relance, nor a silent default."""
+    e = engine(tmp_path, 'promotion five:\n    code "FIVE"\n    reward 5 EUR off order\n')
+    c = cart(("A", "x", 1, "10.00"))
+    for codes, error in (([123], "codes: expected strings, not 123"), ([None], "codes: expected strings, not None"),
+                         (123, "codes: expected a list of strings, not int"),
+                         (["X"] * 21, "codes: at most 20 codes per evaluation")):
+        with pytest.raises(relance.DataError, match=error):
+            e.evaluate(c, codes=codes, now=NOW)  # type: ignore[arg-type]
+    assert e.evaluate(c, codes="five", now=NOW).applied  # one code alone
+    with pytest.raises(relance.DataError, match="out of range"):
+        e.evaluate(c, now=dt.datetime(1, 1, 2, tzinfo=dt.UTC))
+    with pytest.raises(relance.DataError, match="order_id: expected a non-empty string, not None"):
+        e.rollback(None)  # type: ignore[arg-type]
+    with pytest.raises(relance.StoreError, match="a database URL or a SQLAlchemy engine, not int"):
+        relance.Engine(e.rules, store=123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cache_ttl"):
+        relance.Engine(e.rules, cache_ttl=-1)
+
+
 def test_a_rule_set_that_does_not_load_leaves_the_current_one(tmp_path: Path) -> None:
     e = engine(tmp_path, "promotion a:\n    reward 5 EUR off order\n")
     (tmp_path / "promos.rules").write_text("promotion a:\n    reward 5 EUR of order\n", encoding="utf-8")

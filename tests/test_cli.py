@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,7 @@ def test_explain_a_cart_and_its_bad_data(tmp_path: Path) -> None:
 
 def test_codes_generate_and_the_one_click_stop(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("db", "upgrade", "--store", store)[0] == 0
     out_file = tmp_path / "codes.csv"
     code, out = run("codes", "generate", "welcome_coupon", "--count", "25", "--rules", str(EXAMPLES), "--store", store,
                     "--out", str(out_file), "--at", "2026-11-23T10:00")
@@ -166,6 +168,43 @@ def test_codes_generate_and_the_one_click_stop(tmp_path: Path) -> None:
     code, out = run("promotions", "disable", "welcome_cupon", "--rules", str(EXAMPLES), "--store", store)
     assert code == 2 and "did you mean `welcome_coupon`" in out
     assert run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", store)[0] == 0
+
+
+def test_checkout_commands_open_an_existing_store_only(tmp_path: Path) -> None:
+    """A typo in a store's path must not stop a promotion (or issue codes) in a new, empty store
+    while the real one keeps serving: only `db upgrade` creates a store."""
+    typo = tmp_path / "shop-typo.db"
+    for args in (("promotions", "disable", "welcome_coupon"), ("codes", "generate", "welcome_coupon", "--count", "2")):
+        code, out = run(*args, "--rules", str(EXAMPLES), "--store", f"sqlite:///{typo}")
+        assert code == 2 and f"no store at sqlite:///{typo}" in out and "relance db upgrade" in out, out
+        assert not typo.exists()
+    foreign = tmp_path / "foreign.db"
+    sqlite3.connect(foreign).execute("CREATE TABLE users (id INTEGER)").connection.commit()
+    code, out = run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", f"sqlite:///{foreign}")
+    assert code == 2 and "has no relance tables" in out
+    with sqlite3.connect(foreign) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["users"]
+
+
+def test_codes_generate_writes_its_file_or_issues_nothing(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("db", "upgrade", "--store", store)[0] == 0
+
+    def stored() -> int:
+        with sqlite3.connect(tmp_path / "store.db") as conn:
+            return int(conn.execute("SELECT count(*) FROM codes").fetchone()[0])
+
+    generate = ("codes", "generate", "welcome_coupon", "--count", "5", "--rules", str(EXAMPLES), "--store", store)
+    code, out = run(*generate, "--out", str(tmp_path / "missing" / "codes.csv"))
+    assert code == 2 and "--out: cannot write" in out and "no code was issued" in out and stored() == 0
+    earlier = tmp_path / "codes.csv"
+    earlier.write_text("code\nOLD-1\n")
+    code, out = run("codes", "generate", "nope", "--count", "5", "--rules", str(EXAMPLES), "--store", store,
+                    "--out", str(earlier))
+    assert code == 2 and earlier.read_text() == "code\nOLD-1\n" and stored() == 0  # kept: nothing replaced it
+    assert run(*generate, "--contact", " ")[0] == 2 and stored() == 0
+    assert run(*generate, "--out", str(earlier))[0] == 0 and stored() == 5
+    assert len(earlier.read_text().split()) == 6 and list(tmp_path.glob("*.part")) == []
 
 
 def test_a_cart_test_naming_no_promotion_suggests_one(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import io
 import random
 import re
 import string
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def pattern_regex(text: str, charset: str = "unambiguous") -> re.Pattern[str]:
     ("welc 2345\tab cd\n", "WELC2345ABCD"),
     ("ＷＥＬＣ－２３", "WELC-23"),  # full-width forms
     ("welc\u00a0\u202f23", "WELC23"),  # non-breaking spaces
+    ("\ufeffso\u200bcial\u200d", "SOCIAL"),  # invisible characters pasted from an e-mail
     ("e\u0301te\u0301", "ÉTÉ"),  # decomposed accents
     ("\u0390", "\u03aa\u0301"),  # upper case decomposes ΐ: composed again
 ])
@@ -71,7 +73,7 @@ def test_normalize_examples(typed: str, key: str) -> None:
 def test_normalize_is_idempotent_and_has_no_white_space(text: str) -> None:
     key = normalize(text)
     assert normalize(key) == key
-    assert not any(ch.isspace() for ch in key)
+    assert not any(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in key)
 
 
 @given(st.text(alphabet=CODE_CHARS))

@@ -36,15 +36,23 @@ def to_aware(value: Any, zone: dt.tzinfo) -> dt.datetime:
     clock, which is wrong across a daylight-saving change), and the clock ticks in whole seconds:
     sub-second parts are dropped here, so that every backend computes elapsed days alike.
     """
-    if isinstance(value, str):
-        return _instant(str(value), zone)
-    if isinstance(value, dt.datetime):
-        value = value.replace(microsecond=0)
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
-        return aware.astimezone(UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=zone).astimezone(UTC)
+    try:
+        if isinstance(value, str):
+            return _instant(str(value), zone)
+        if isinstance(value, dt.datetime):
+            value = value.replace(microsecond=0)
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+            return aware.astimezone(UTC)
+        if isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day, tzinfo=zone).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC: before the first instant Python counts
+        raise ValueError(f"date out of range: {value}") from None
     raise ValueError("expected a date and time such as 2026-11-23T10:00:00+01:00")
+
+
+CLOCK_YEARS = range(1900, 9000)
+"""Years a clock (`now`) may be in: rules compute dates around it (`now - 10 years`), which
+must stay within what Python counts (years 1 to 9999)."""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -103,6 +111,9 @@ def _parse_money(value: Any) -> Money:
 
 MAX_AMOUNT = Decimal(10) ** 15
 """Amounts are below a quadrillion: beyond, they are data errors, not numbers to compute with."""
+MAX_QUANTITY = 100_000
+"""Units of one line, at most: evaluation looks at units one by one (buy X get Y), so a line of
+10**20 units is refused as data, not computed with."""
 
 MoneyField = Annotated[Money, BeforeValidator(_money)]
 AwareDateTime = Annotated[dt.datetime, BeforeValidator(_aware)]
@@ -193,7 +204,8 @@ class Item(_Model):
     product: str | None = None
     category: str | None = None
     tags: tuple[str, ...] = ()
-    quantity: int = Field(1, ge=0)
+    quantity: int = Field(1, ge=0, le=MAX_QUANTITY)
+    """Units of the line: a whole number (`"2"`, as YAML and some JSON give it, is 2; `2.5` is refused)."""
     unit_price: ItemMoney
     total: ItemMoney | None = None
     currency: str | None = None
@@ -202,6 +214,8 @@ class Item(_Model):
     @model_validator(mode="after")
     def _total(self) -> Item:
         computed = _line_total(self.unit_price, self.quantity)
+        if abs(computed.amount) >= MAX_AMOUNT:
+            raise ValueError(f"total: {self.quantity} x {self.unit_price} is out of range (at most {MAX_AMOUNT - 1:,})")
         if self.total is not None and self.total != computed:
             raise ValueError(f"total {self.total} is not quantity x unit price ({computed})")
         object.__setattr__(self, "total", computed)
@@ -311,6 +325,8 @@ class Cart(_Model):
         object.__setattr__(self, "shipping", shipping)
         if self.total is not None and self.total != subtotal + shipping:
             raise ValueError(f"total {self.total} is not subtotal + shipping ({subtotal + shipping})")
+        if subtotal.amount + shipping.amount >= MAX_AMOUNT:
+            raise ValueError(f"total: {subtotal + shipping} is out of range (at most {MAX_AMOUNT - 1:,})")
         object.__setattr__(self, "total", subtotal + shipping)
         return self
 

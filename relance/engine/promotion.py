@@ -229,12 +229,13 @@ def language_code(code: str) -> str:
 def normalize_code(code: str) -> str:
     """The look-up key of a code: a customer's case, spaces and full-width forms do not matter.
 
-    NFKC first (full-width letters, non-breaking spaces), then no white space at all and upper
-    case, then NFKC again since upper-casing may decompose a character (`ΐ`): the key of a key is
-    itself."""
+    NFKC first (full-width letters, non-breaking spaces), then no white space and no invisible
+    format character (a zero-width space pasted from an e-mail) and upper case, then NFKC again
+    since upper-casing may decompose a character (`ΐ`): the key of a key is itself."""
     if code.isascii():
         return "".join(code.split()).upper()
-    text = "".join(unicodedata.normalize("NFKC", code).split()).upper()
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", code) if not ch.isspace()
+                   and unicodedata.category(ch) != "Cf").upper()
     return unicodedata.normalize("NFKC", text)
 
 

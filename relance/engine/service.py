@@ -23,7 +23,7 @@ from relance.engine.checkout import Checkout, Evaluation, evaluate
 from relance.engine.context import Context, DataError
 from relance.engine.explain import Missing, missing
 from relance.engine.ledger import Ledger, Receipt
-from relance.engine.models import Cart, Contact
+from relance.engine.models import CLOCK_YEARS, Cart, Contact
 from relance.engine.money import Money
 from relance.engine.ruleset import RuleSet
 from relance.engine.runtime import shift
@@ -31,13 +31,25 @@ from relance.engine.runtime import shift
 UTC = dt.UTC
 
 
+class StoreError(ValueError):
+    """A store that cannot be used: not there, not relance's, or not a database URL."""
+
+
 class Store:
     """A database for codes and redemptions (and contacts, orders, segments): a SQLite file by
-    default, PostgreSQL by URL. The schema is brought up to date (migrations) when it opens."""
+    default, PostgreSQL by URL. The schema is brought up to date (migrations) when it opens.
 
-    def __init__(self, url: str | SqlEngine = "sqlite:///relance.db"):
+    `create=False` refuses a store that relance has not set up yet (a missing SQLite file, a
+    database without relance's tables) instead of creating it: a typo in a path must not send
+    a stop or new codes to a fresh, empty store while the real one keeps serving."""
+
+    def __init__(self, url: str | SqlEngine = "sqlite:///relance.db", create: bool = True):
         self.lock: Any = None
         """Serialises threads on the in-memory store, whose single connection they would share."""
+        if not isinstance(url, str | SqlEngine):
+            raise StoreError(f"a store is a database URL or a SQLAlchemy engine, not {type(url).__name__}")
+        if not create and isinstance(url, str):
+            _exists(url)
         if isinstance(url, SqlEngine):
             self.engine = url
         elif url in ("sqlite://", "sqlite:///:memory:"):
@@ -47,12 +59,39 @@ class Store:
             self.engine = S.connect(url, connect_args={"timeout": 30})
         else:
             self.engine = S.connect(url)
+        if not create:
+            from relance.engine import migrate
+
+            if migrate.current(self.engine) is None:
+                self.engine.dispose()
+                raise StoreError(f"{_shown(url)} has no relance tables: set it up with "
+                                 f"`relance db upgrade --store {_shown(url)}` first")
         S.create_schema(self.engine)
 
     @classmethod
     def memory(cls) -> Store:
         """A private in-memory store: counts and redemptions live as long as the process."""
         return cls("sqlite://")
+
+
+def _shown(url: str | SqlEngine) -> str:
+    return url if isinstance(url, str) else url.url.render_as_string(hide_password=True)
+
+
+def _exists(url: str) -> None:
+    """A SQLite file named by the URL must be there (connecting would create it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: {url!r} (e.g. sqlite:///relance.db, "
+                         "postgresql://user@host/db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists():
+        raise StoreError(f"no store at {url}: {Path(parsed.database).resolve()} does not exist (set one up with "
+                         f"`relance db upgrade --store {url}`)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +125,8 @@ class Engine:
 
             rules = load(rules)
         self.rules = rules
+        if not isinstance(cache_ttl, int | float) or isinstance(cache_ttl, bool) or not cache_ttl >= 0:
+            raise ValueError(f"cache_ttl: expected seconds, 0 or more (0: never reuse a read), not {cache_ttl!r}")
         if store is None:
             store = Store.memory()
         elif not isinstance(store, Store):
@@ -137,8 +178,7 @@ class Engine:
                  reservation: str | None = None) -> Evaluation:
         """The promotions this cart gets now; never writes. `explain` also lists the automatic
         promotions refused for their dates, country or channel (quiet otherwise)."""
-        if isinstance(codes, str):
-            codes = (codes,)
+        codes = _typed(codes)
         ctx = self.context(cart, contact, now, orders, events, rfm)
         with self.ledger.reading():
             return evaluate(self.rules, ctx, codes, self.ledger, explain, reservation)
@@ -151,7 +191,7 @@ class Engine:
         free shipping")."""
         ctx = self.context(cart, contact, now, orders, events, rfm)
         with self.ledger.reading():
-            return opportunities(self.rules, ctx, self.ledger, (codes,) if isinstance(codes, str) else codes)
+            return opportunities(self.rules, ctx, self.ledger, _typed(codes))
 
     # ---- writes ----
 
@@ -181,6 +221,8 @@ class Engine:
 
     def rollback(self, order_id: str) -> int:
         """Undo an order's redemptions (cancel or refund); limits and budgets count them no more."""
+        if not isinstance(order_id, str) or not order_id.strip():
+            raise DataError(f"order_id: expected a non-empty string, not {order_id!r}")
         return self.ledger.rollback(order_id)
 
     def disable(self, promotion: str, note: str | None = None, now: dt.datetime | None = None) -> None:
@@ -265,7 +307,30 @@ def _clock(now: Any) -> dt.datetime:
         return dt.datetime.now(UTC)
     if not isinstance(now, dt.datetime) or now.tzinfo is None:
         raise DataError(f"now: expected a timezone-aware datetime, e.g. datetime.now(timezone.utc), not {now!r}")
+    if now.year not in CLOCK_YEARS:
+        raise DataError(f"now: {now} is out of range (years {CLOCK_YEARS.start} to {CLOCK_YEARS.stop - 1})")
     return now
+
+
+MAX_CODES = 20
+"""Codes one evaluation takes: more is a shop's bug or someone guessing codes, not a customer."""
+
+
+def _typed(codes: Any) -> tuple[str, ...]:
+    """The codes the customer typed, as text (one string alone is one code)."""
+    if isinstance(codes, str):
+        return (codes,)
+    if not isinstance(codes, Sequence | set | frozenset):
+        raise DataError(f"codes: expected a list of strings, not {type(codes).__name__}")
+    if len(codes) > MAX_CODES:
+        raise DataError(f"codes: at most {MAX_CODES} codes per evaluation, not {len(codes)}")
+    wrong = next((c for c in codes if not isinstance(c, str)), _NONE)
+    if wrong is not _NONE:
+        raise DataError(f"codes: expected strings, not {wrong!r}")
+    return tuple(codes)
+
+
+_NONE = object()
 
 
 def _check_redemption(evaluation: Any, order_id: Any, key: Any, what: str = "order_id") -> None:
