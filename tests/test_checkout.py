@@ -465,6 +465,17 @@ def test_the_api_refuses_wrong_types_by_name(tmp_path: Path) -> None:
         relance.Engine(e.rules, cache_ttl=-1)
 
 
+def test_redeem_checks_that_a_public_code_is_still_in_the_reloaded_rules(tmp_path: Path) -> None:
+    e = engine(tmp_path, 'promotion flash:\n    code "FLASH"\n    reward 10% off order\n')
+    paying = e.evaluate(cart(("A", "x", 1, "10.00")), codes=["FLASH"], now=NOW)
+    (tmp_path / "promos.rules").write_text('promotion flash:\n    code "FLASH2"\n    reward 10% off order\n',
+                                           encoding="utf-8")
+    e.reload(tmp_path)
+    with pytest.raises(relance.RedemptionError) as refused:
+        e.redeem(paying, "o1", now=NOW)
+    assert [(r.promotion, r.reason, r.code) for r in refused.value.refusals] == [("flash", "unknown_code", "FLASH")]
+
+
 def test_a_rule_set_that_does_not_load_leaves_the_current_one(tmp_path: Path) -> None:
     e = engine(tmp_path, "promotion a:\n    reward 5 EUR off order\n")
     (tmp_path / "promos.rules").write_text("promotion a:\n    reward 5 EUR of order\n", encoding="utf-8")

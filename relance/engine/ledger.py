@@ -280,6 +280,8 @@ class Ledger:
                 row = find_code(conn, applied.code_key)
                 reason = "unknown_code" if row is None or row.promotion != promotion.name else \
                     promotion.code_refusal(row, evaluation.contact_id, now, rules.timezone)
+            elif applied.code_key is not None and rules.public_codes.get(applied.code_key) is not promotion:
+                reason = "unknown_code"  # the rules were reloaded since, without this code
             refused = (reason, REASONS[reason]) if reason is not None else over_limit(
                 promotion, usage.get(applied.promotion, NO_USAGE), evaluation.contact_id, applied.code_key,
                 applied.discount.minor_units())
