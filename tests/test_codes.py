@@ -289,6 +289,15 @@ def test_issue_codes_refuses_a_full_pattern_and_stores_nothing(engine: Engine) -
     assert len(stored(engine, "welcome")) == 31
 
 
+def test_issue_codes_counts_the_promotion_s_codes_already_issued(sqlite_engine: Engine) -> None:
+    """`T#` makes 8 codes: after 4, at most half of the 4 left can be drawn safely."""
+    assert len(issue_codes(sqlite_engine, "welcome", "T#", 4, NOW, rng=random.Random(1))) == 4
+    with pytest.raises(ValueError, match="it makes 8 codes, 4 of them already taken, and at most half of the rest "
+                                         r"\(2\) can be drawn"):
+        issue_codes(sqlite_engine, "welcome", "T#", 3, NOW, rng=random.Random(1))
+    assert len(issue_codes(sqlite_engine, "welcome", "T#", 2, NOW, rng=random.Random(1))) == 2
+
+
 def test_issue_codes_checks_its_arguments(sqlite_engine: Engine) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         issue_codes(sqlite_engine, "welcome", "A##", 1, dt.datetime(2026, 3, 1))
@@ -419,3 +428,6 @@ def test_read_csv_keeps_line_numbers_for_the_errors(tmp_path: Path, sqlite_engin
     assert refused.value.problems == ("line 4: summer-1 repeats line 2 (codes ignore case and spaces)",
                                       "line 5: more values than columns")
     assert list(read_csv(io.StringIO(""))) == []
+    with pytest.raises(CodeError) as refused:
+        list(read_csv(io.StringIO("codigo,contact_id\nSUMMER-1,c1\n")))
+    assert refused.value.problems == ("line 1: unknown column 'codigo' (expected code, contact_id, expires_at)",)

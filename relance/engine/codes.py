@@ -361,6 +361,8 @@ def issue_codes(engine: Engine, promotion: str, pattern: Pattern | str, count: i
     tried: set[str] = set()
     issued: list[str] = []
     with engine.begin() as conn:
+        # the promotion's codes already issued (of this pattern, as a pool has one) take room too
+        _check_room(pattern, count, conn.execute(_ISSUED, {"promotion": promotion}).scalar_one())
         for _ in range(MAX_ROUNDS):
             missing = count - len(issued)
             try:
@@ -473,6 +475,7 @@ def _is_date(text: str) -> bool:
     return True
 
 
+_ISSUED = text("SELECT count(*) FROM codes WHERE promotion = :promotion")
 _FIND = text("SELECT code, code_key, promotion, contact_id, issued_at, expires_at FROM codes WHERE code_key = :key"
              ).columns(column("code"), column("code_key"), column("promotion"), column("contact_id"),
                        column("issued_at", UTCDateTime), column("expires_at", UTCDateTime))
@@ -528,6 +531,9 @@ def read_csv(path_or_file: str | os.PathLike[str] | TextIO) -> Iterator[dict[str
     if header is None:
         return
     names = [h.strip().lstrip("\ufeff").lower() for h in header]
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:  # named on the header's line, not on the first row's
+        raise CodeError([f"line 1: unknown column {n!r} (expected {', '.join(COLUMNS)})" for n in unknown])
     for record in reader:
         row: dict[str, str | None] = dict(itertools.zip_longest(names, record[:len(names)]))
         if len(record) > len(names):

@@ -194,8 +194,8 @@ class _Loader:
                                                       "or a list such as `list of string`"))
         if project.guards.max_discount is not None and guard_value(project.guards.max_discount) is None:
             self.diagnostics.append(Diagnostic.at(located.span(("guards", "max_discount")), "E024",
-                                                  f"`{project.guards.max_discount}` is not a percentage or an amount",
-                                                  "write e.g. `50%` or `100 EUR`"))
+                                                  f"`{project.guards.max_discount}` is not a percentage from 0% to 100% "
+                                                  "or an amount", "write e.g. `50%` (of the subtotal) or `100 EUR`"))
         return project
 
     # ---- rule files ----
