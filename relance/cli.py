@@ -200,8 +200,9 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="output format")
 @click.option("-v", "--verbose", is_flag=True, help="list passing cases too")
 def test(path: str, fmt: str, verbose: bool) -> None:
-    """Run the *.test.yaml files of a rule set. Exit 1 if the rules do not load, 2 if a test fails."""
-    from relance.engine.testing import run_file, test_files
+    """Run the *.test.yaml files of a rule set. Exit 1 if the rules do not load, 2 if a test fails
+    or a test file has errors."""
+    from relance.engine.testing import run_tests, test_files
 
     target = Path(path)
     if not target.exists():
@@ -214,40 +215,16 @@ def test(path: str, fmt: str, verbose: bool) -> None:
     except RuleSetError as error:
         _print_diagnostics(error, fmt)
         sys.exit(1)
-    results = []
-    problems: list[Diagnostic] = []
-    for file in test_files(target):
-        shown = str(file)
-        case_results, diagnostics = run_file(rules, file, shown)
-        results.extend(case_results)
-        problems.extend(diagnostics)
-    passed = sum(1 for r in results if r.passed)
-    failed = len(results) - passed + len(problems)
+    files = test_files(target)
+    run = run_tests(rules, files)
     if fmt == "json":
-        click.echo(json.dumps({"passed": passed, "failed": failed, "cases": [r.to_dict() for r in results],
-                               "diagnostics": [d.to_dict() for d in problems]}, indent=2))
+        click.echo(json.dumps(run.to_dict(), indent=2))
     else:
-        if problems:
-            click.echo(RuleSetError(problems).render())
-        for result in results:
-            if result.passed:
-                if verbose:
-                    click.echo(f"PASS {result.file}:{result.line} {result.name}")
-                continue
-            click.echo(f"FAIL {result.file}:{result.line} {result.name}")
-            if result.error:
-                click.echo(f"  error: {result.error}")
-            for failure in result.failures:
-                click.echo(f"  {failure.what}")
-                click.echo(f"    expected: {failure.expected}")
-                click.echo(f"    actual:   {failure.actual}")
-                for line in failure.details:
-                    click.echo(f"    {line}")
-        if not results and not problems:
+        if not files:
             click.echo(f"no test files (*.test.yaml) under {path}")
-        click.echo(f"{passed} passed, {failed} failed")
-    if failed:
-        sys.exit(2)
+        click.echo(run.render(verbose))
+    if run.exit_code:
+        sys.exit(run.exit_code)
 
 
 DEFAULT_STORE = "sqlite:///relance.db"

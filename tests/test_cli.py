@@ -207,6 +207,24 @@ def test_codes_generate_writes_its_file_or_issues_nothing(tmp_path: Path) -> Non
     assert len(earlier.read_text().split()) == 6 and list(tmp_path.glob("*.part")) == []
 
 
+def test_test_file_errors_are_not_failed_cases(rules: Path) -> None:
+    (rules / "typo.test.yaml").write_text(
+        "now: 2026-11-23T10:00\ncontacts:\n  - {id: zoe, created_at: 2026-11-01}\ntests:\n"
+        "  - name: a typo\n    expect:\n      - segmnt: new_customers\n        members: [zoe]\n"
+        "  - name: zoe has not bought\n    expect:\n      - expression: count(orders)\n        equals: 0\n")
+    code, out = run("test", str(rules))
+    assert code == 2
+    assert f"{rules / 'typo.test.yaml'}:7:9: error[E030]: unknown key `segmnt` in a test file" in out
+    assert "     7 |       - segmnt: new_customers\n       |         ^^^^^^" in out
+    assert "  hint: did you mean `segment`?" in out
+    last = out.strip().splitlines()[-1]
+    assert last.endswith(" passed, 0 failed; 1 test file has errors (1 case not run)"), last
+    code, out = run("test", str(rules), "--format", "json")
+    data = json.loads(out)
+    assert code == 2 and data["failed"] == 0 and data["files_with_errors"] == 1 and data["not_run"] == 1
+    assert data["diagnostics"][0]["hint"] == "did you mean `segment`?"
+
+
 def test_a_cart_test_naming_no_promotion_suggests_one(tmp_path: Path) -> None:
     (tmp_path / "p.rules").write_text("promotion free_ship:\n    when cart.subtotal >= 50 EUR\n    reward free shipping\n")
     (tmp_path / "p.test.yaml").write_text(

@@ -337,6 +337,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if current is None:
             return []
+        if isinstance(part, int):  # a position in a list: the list's items have its model
+            continue
         if isinstance(current, _DictOf):
             current = current.model
         elif isinstance(current, type) and issubclass(current, BaseModel):

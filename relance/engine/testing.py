@@ -15,26 +15,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, ValidationError
 
 from relance.engine import ast as A
 from relance.engine import runtime as R
 from relance.engine import types as T
 from relance.engine.context import Context, DataError
-from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
+from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError, did_you_mean
 from relance.engine.expression import compile_expression
-from relance.engine.forms import TestCase, TestFile
+from relance.engine.forms import Expectation, TestCase, TestFile
 from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
-from relance.engine.models import to_aware
+from relance.engine.models import Cart, Contact, Event, Order, to_aware
 from relance.engine.money import Money
 from relance.engine.parser import ParseFailure, parse_expression
 from relance.engine.rfm import compute_sql, with_rfm
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
 from relance.engine.store import connect, create_schema, insert_contexts
-from relance.engine.testing_checkout import is_cart_expectation
-from relance.engine.testing_checkout import run as run_checkout
-from relance.engine.yamlsource import YamlFailure, load_located
+from relance.engine.testing_checkout import is_cart_expectation, run_each, unknown_names
+from relance.engine.yamlsource import Located, YamlFailure, load_located
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,33 +71,304 @@ def test_files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
+@dataclass(slots=True)
+class FileRun:
+    """One test file run: its cases' results, and the errors of the file itself (positioned).
+
+    A case with an error in the file is not run (neither passed nor failed); the other cases
+    of the file still run, unless the error is outside the cases (the file's clock or data)."""
+
+    file: str
+    results: list[CaseResult] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: str | None = None
+    not_run: int = 0
+
+
+@dataclass(slots=True)
+class TestRun:
+    """All the test files of a `relance test`: what the command prints and its exit code."""
+
+    __test__ = False  # not a pytest test class
+    files: list[FileRun] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[CaseResult]:
+        return [r for f in self.files for r in f.results]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in f.diagnostics]
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.results if r.passed)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if not r.passed)
+
+    @property
+    def files_with_errors(self) -> int:
+        return sum(1 for f in self.files if f.diagnostics)
+
+    @property
+    def not_run(self) -> int:
+        return sum(f.not_run for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every case passes; 2 when a case fails or a test file has errors."""
+        return 2 if self.failed or self.files_with_errors else 0
+
+    def summary(self) -> str:
+        """`N passed, N failed`, then the test files with errors, which are not failed cases."""
+        line = f"{self.passed} passed, {self.failed} failed"
+        if self.files_with_errors:
+            count = self.files_with_errors
+            line += f"; {count} test file{'s have' if count != 1 else ' has'} errors"
+            if self.not_run:
+                line += f" ({self.not_run} case{'s' if self.not_run != 1 else ''} not run)"
+        return line
+
+    def render(self, verbose: bool = False) -> str:
+        """The text report: the errors of the files (with their line and a caret), the failed
+        cases (every passing one too when `verbose`), and the summary line."""
+        out: list[str] = []
+        diagnostics = sorted(((d, f.source) for f in self.files for d in f.diagnostics),
+                             key=lambda pair: pair[0].sort_key())
+        if diagnostics:
+            out.append("\n\n".join(d.render(source) for d, source in diagnostics) + "\n")
+        for result in self.results:
+            if result.passed:
+                if verbose:
+                    out.append(f"PASS {result.file}:{result.line} {result.name}")
+                continue
+            out.append(f"FAIL {result.file}:{result.line} {result.name}")
+            if result.error:
+                out.append(f"  error: {result.error}")
+            for failure in result.failures:
+                out.append(f"  {failure.what}")
+                out.append(f"    expected: {failure.expected}")
+                out.append(f"    actual:   {failure.actual}")
+                out.extend(f"    {line}" for line in failure.details)
+        out.append(self.summary())
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`relance test --format json`: `failed` counts failed cases; the files' errors are in
+        `diagnostics`, and `files_with_errors` counts those files."""
+        return {"passed": self.passed, "failed": self.failed, "files_with_errors": self.files_with_errors,
+                "not_run": self.not_run, "cases": [r.to_dict() for r in self.results],
+                "diagnostics": [d.to_dict() for d in sorted(self.diagnostics, key=Diagnostic.sort_key)]}
+
+
+def run_tests(ruleset: RuleSet, files: Iterable[Path]) -> TestRun:
+    """Run every test file (each shown by its path as given); a file with errors does not stop the others."""
+    return TestRun([run_one(ruleset, path, str(path)) for path in files])
+
+
 def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult], list[Diagnostic]]:
-    """Run one test file; structural problems come back as diagnostics."""
+    """Run one test file; structural problems come back as diagnostics (the cases they do not
+    touch still run)."""
+    done = run_one(ruleset, path, shown)
+    return done.results, done.diagnostics
+
+
+def run_one(ruleset: RuleSet, path: Path, shown: str) -> FileRun:
+    """Run one test file: its errors (positioned, with the file's text to show them) and the
+    results of the cases they leave runnable."""
+    done = FileRun(shown)
     try:
-        located = load_located(path.read_text(encoding="utf-8"), shown)
-    except YamlFailure as failure:
-        return [], [failure.diagnostic]
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return [], [Diagnostic(shown, 1, 1, 1, 1, "E004", f"cannot read this test file: {error}")]
+        done.diagnostics.append(Diagnostic(shown, 1, 1, 1, 1, "E004", f"cannot read this test file: {error}"))
+        return done
+    done.source = text
     try:
-        spec = TestFile.model_validate(located.data or {})
-    except Exception as error:  # pydantic ValidationError: positioned below
-        errors = getattr(error, "errors", list)()
-        return [], [_form_diagnostic(located, item, TestFile, "a test file") for item in errors]
-    results = []
-    for index, case in enumerate(spec.tests):
+        located = load_located(text, shown)
+    except YamlFailure as failure:
+        done.diagnostics.append(failure.diagnostic)
+        return done
+    spec, kept, done.diagnostics, done.not_run = _validate(located, ruleset)
+    if spec is None:
+        return done
+    for case, index in zip(spec.tests, kept, strict=True):
         line = located.span(("tests", index)).line
         result = CaseResult(shown, line, case.name)
         try:
             _run_case(ruleset, spec, case, result, located.path)
-        except (DataError, ValueError, KeyError) as error:
-            result.error = f"bad test data: {error}"
-        except RuleSetError as error:
-            result.error = "; ".join(d.render() for d in error.diagnostics)
-        except EvaluationError as error:
-            result.error = f"could not evaluate: {error}"
-        results.append(result)
-    return results, []
+        except _CASE_ERRORS as error:
+            result.error = _error_text(error)
+        done.results.append(result)
+    return done
+
+
+_CASE_ERRORS = (DataError, ValueError, KeyError, RuleSetError, EvaluationError)
+
+
+def _error_text(error: Exception) -> str:
+    if isinstance(error, RuleSetError):
+        return "; ".join(d.render() for d in error.diagnostics)
+    if isinstance(error, EvaluationError):
+        return f"could not evaluate: {error}"
+    return f"bad test data: {error}"
+
+
+# ---- the shape of a test file ----
+
+def _validate(located: Located, ruleset: RuleSet) -> tuple[TestFile | None, list[int], list[Diagnostic], int]:
+    """The test file as a model, the indices of its cases kept, its errors, and how many cases
+    its errors keep from running. An error inside a case keeps that case only from running;
+    one outside the cases (an unknown key, the file's clock or data) keeps all of them."""
+    data = _json_shaped(located, ruleset) if located.data is not None else {}
+    found: list[tuple[tuple[str | int, ...], Diagnostic]] = []
+    try:
+        TestFile.model_validate(data)
+    except ValidationError as error:
+        found.extend((tuple(item["loc"]), _form_diagnostic(located, item, TestFile, "a test file")) for item in error.errors())
+    found.extend(_inexact_numbers(located, ruleset))
+    cases = data.get("tests") if isinstance(data, dict) else None
+    count = len(cases) if isinstance(cases, list) else 0
+    diagnostics = sorted({d: None for _, d in found}, key=Diagnostic.sort_key)
+    if not found:
+        return TestFile.model_validate(data), list(range(count)), [], 0
+    whole_file = any(len(loc) < 2 or loc[0] != "tests" or not isinstance(loc[1], int) for loc, _ in found)
+    if whole_file or not isinstance(cases, list):
+        return None, [], diagnostics, count
+    broken = {loc[1] for loc, _ in found}
+    kept = [index for index in range(count) if index not in broken]
+    try:
+        spec = TestFile.model_validate({**data, "tests": [cases[index] for index in kept]})
+    except ValidationError:  # not expected: the errors were all inside the cases left out
+        return None, [], diagnostics, count
+    return spec, kept, diagnostics, count - len(kept)
+
+
+_RECORDS: dict[str, type[BaseModel]] = {"contacts": Contact, "orders": Order, "events": Event}
+
+
+def _json_shaped(located: Located, ruleset: RuleSet) -> Any:
+    """The test file's data as a shop sends it in JSON: a YAML whole number (`quantity: 2`) or
+    true/false is given as one where the record wants one (the engine refuses `"2"` for a
+    quantity); every other value stays the text written, which the records read as JSON text."""
+    data = located.data
+    if not isinstance(data, dict):
+        return data
+
+    def records(base: tuple[str | int, ...], holder: dict[str, Any]) -> None:
+        for key, model in _RECORDS.items():
+            rows = holder.get(key)
+            if isinstance(rows, list):
+                holder[key] = [_typed(located, (*base, key, n), row, model, ruleset) for n, row in enumerate(rows)]
+
+    out = dict(data)
+    records((), out)
+    cases = out.get("tests")
+    if isinstance(cases, list):
+        out["tests"] = cases = list(cases)
+        for index, case in enumerate(cases):
+            if isinstance(case, dict):
+                cases[index] = case = dict(case)
+                records(("tests", index), case)
+                if "cart" in case:
+                    case["cart"] = _typed(located, ("tests", index, "cart"), case["cart"], Cart, ruleset)
+    return out
+
+
+def _typed(located: Located, loc: tuple[str | int, ...], value: Any, model: type[BaseModel],
+           ruleset: RuleSet) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, item in value.items():
+        here = (*loc, key)
+        field_info = model.model_fields.get(key)
+        if field_info is None:
+            typ = ruleset.attributes.get(key) if model is Contact else None
+            if typ is not None and typ.kind == "bool":
+                out[key] = _scalar(located, here, item, "bool")
+            elif typ is not None and typ.kind == "list" and typ.element is not None and typ.element.kind == "bool" \
+                    and isinstance(item, list):
+                out[key] = [_scalar(located, (*here, n), v, "bool") for n, v in enumerate(item)]
+            continue
+        annotation = field_info.annotation
+        inner = next((a for a in (annotation, *getattr(annotation, "__args__", ()))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if inner is not None and isinstance(item, list):
+            out[key] = [_typed(located, (*here, n), v, inner, ruleset) for n, v in enumerate(item)]
+        elif inner is not None:
+            out[key] = _typed(located, here, item, inner, ruleset)
+        elif bool in (annotation, *getattr(annotation, "__args__", ())):
+            out[key] = _scalar(located, here, item, "bool")
+        elif int in (annotation, *getattr(annotation, "__args__", ())):
+            out[key] = _scalar(located, here, item, "int")
+    return out
+
+
+def _scalar(located: Located, loc: tuple[str | int, ...], value: Any, kind: str) -> Any:
+    """A plain YAML scalar of that kind as its value (`2`, `true`); anything else as written."""
+    node = located.nodes.get(loc)
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None or not node.tag.endswith(f":{kind}"):
+        return value
+    constructor = yaml.constructor.SafeConstructor()
+    return constructor.construct_yaml_bool(node) if kind == "bool" else constructor.construct_yaml_int(node)
+
+
+_MONEY = {"cart": ("shipping", "subtotal", "total"), "order": ("total", "shipping"), "item": ("unit_price", "total")}
+"""The amounts of the data a test file gives: the engine refuses them as floats (`12.5`)."""
+
+
+def _inexact_numbers(located: Located, ruleset: RuleSet) -> list[tuple[tuple[str | int, ...], Diagnostic]]:
+    """Floats (`12.5` unquoted) where the engine refuses them: amounts of carts, orders and their
+    items, and the contacts' custom attributes of kind money, number or percent. A test must not
+    accept data a shop could not send (`Engine.evaluate` says "amounts must be exact")."""
+    data = located.data if isinstance(located.data, dict) else {}
+    places: list[tuple[str | int, ...]] = [()]
+    cases = data.get("tests")
+    if isinstance(cases, list):
+        places.extend(("tests", index) for index in range(len(cases)))
+    exact = {"money", "number", "percent"}
+    found = []
+    for base in places:
+        for index, _ in enumerate(_items(located, (*base, "contacts"))):
+            for name, typ in ruleset.attributes.items():
+                loc = (*base, "contacts", index, name)
+                if typ.kind in exact:
+                    found.extend(_float_at(located, loc, typ.kind))
+                elif typ.kind == "list" and typ.element is not None and typ.element.kind in exact:
+                    found.extend(d for n, _ in enumerate(_items(located, loc))
+                                 for d in _float_at(located, (*loc, n), typ.element.kind))
+        records = [(*base, "orders", index) for index, _ in enumerate(_items(located, (*base, "orders")))]
+        for record in records:
+            found.extend(d for key in _MONEY["order"] for d in _float_at(located, (*record, key)))
+        if base:
+            records.append((*base, "cart"))
+            found.extend(d for key in _MONEY["cart"] for d in _float_at(located, (*base, "cart", key)))
+        for record in records:
+            for index, _ in enumerate(_items(located, (*record, "items"))):
+                found.extend(d for key in _MONEY["item"] for d in _float_at(located, (*record, "items", index, key)))
+    return found
+
+
+def _items(located: Located, loc: tuple[str | int, ...]) -> list[yaml.Node]:
+    node = located.nodes.get(loc)
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _float_at(located: Located, loc: tuple[str | int, ...],
+              kind: str = "money") -> list[tuple[tuple[str | int, ...], Diagnostic]]:
+    node = located.nodes.get(loc)
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None or not node.tag.endswith(":float"):
+        return []
+    where = ".".join(str(part) for part in loc)
+    what = "an amount" if kind == "money" else "a percentage" if kind == "percent" else "a number"
+    key = "" if isinstance(loc[-1], int) else f"{loc[-1]}: "
+    fix = ("write it with its % sign, in quotes, e.g. `\"5%\"`" if kind == "percent"
+           else f"write it as text, in quotes: `{key}\"{node.value}\"`")
+    return [(loc, Diagnostic.at(located.span(loc), "E032",
+                                f"`{where}`: {what} must be exact, and `{node.value}` is a decimal number (a float)",
+                                f"{fix}; the engine refuses floats, as it would refuse them from a shop"))]
 
 
 def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime) -> dict[str, Context]:
@@ -126,56 +397,86 @@ def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime
 
 
 def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResult, path: str) -> None:
+    """Check every expectation of the case, each failure reported (one does not hide another)."""
     clock = case.now or spec.now
     if clock is None:
         raise DataError("no clock: give `now:` in the file or in the case")
     now = to_aware(clock, ruleset.timezone)
     contexts = _contexts(ruleset, spec, case, now)
-    stored = None
-    carts = [e for e in case.expect if is_cart_expectation(e)]
+    found: dict[int, list[Failure]] = {}
+    carts = [(number, expect) for number, expect in enumerate(case.expect) if is_cart_expectation(expect)]
     if carts:
-        for what, expected, actual in run_checkout(ruleset, case, contexts, now, carts):
-            result.failures.append(Failure(what, expected, actual))
+        expectations = [expect for _, expect in carts]
+        try:
+            per_expectation = run_each(ruleset, case, contexts, now, expectations)
+        except _CASE_ERRORS as error:  # the cart cannot be evaluated: its names are still checked
+            result.error = _error_text(error)
+            per_expectation = [unknown_names(ruleset, [expect]) for expect in expectations]
+        for (number, _), failures in zip(carts, per_expectation, strict=True):
+            found[number] = [Failure(*failure) for failure in failures]
+    stored: list[Any] = []
     for number, expect in enumerate(case.expect):
         if is_cart_expectation(expect):
             continue
-        if expect.segment is not None:
-            if expect.segment not in ruleset.segments:
-                result.failures.append(Failure(f"segment {expect.segment}", "a declared segment", "no such segment"))
-                continue
-            expected = set(expect.members or [])
-            actual = members_python(ruleset, expect.segment, _fresh(contexts.values()))
-            if stored is None:
-                stored = connect("sqlite://")
-                create_schema(stored)
-                insert_contexts(stored, list(contexts.values()))
-                compute_sql(stored, now, ruleset.timezone, ruleset.currency)
-            in_sql = members_sql(ruleset, stored, expect.segment, now)
-            if actual != expected:
-                result.failures.append(Failure(
-                    f"segment {expect.segment}", _ids(expected), _ids(actual),
-                    tuple(x for x in (f"missing:    {_ids(expected - actual)}" if expected - actual else "",
-                                      f"unexpected: {_ids(actual - expected)}" if actual - expected else "") if x)))
-            elif in_sql != actual:
-                result.failures.append(Failure(f"segment {expect.segment} in the database", _ids(actual), _ids(in_sql),
-                                               ("the SQL backend disagrees with the in-process one: please report",)))
-        elif expect.expression is not None and "equals" not in expect.model_fields_set:
-            result.failures.append(Failure(expect.expression, "an `equals:` value (write `equals: null` for none)",
-                                           "no `equals:`"))
-        elif expect.expression is not None:
-            compiled = compile_expression(expect.expression, ruleset, path=path)
-            if case.contact is None and len(contexts) != 1:
-                raise DataError("say which contact the expression is for: `contact: ID` in the case")
-            ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
-            actual_value = compiled.evaluate(_fresh([ctx])[0])
-            wanted = _expected_value(expect.equals, ruleset, compiled.type)
-            if not _same(actual_value, wanted):
-                tz = ruleset.timezone
-                result.failures.append(Failure(expect.expression, show(wanted, tz, compiled.type),
-                                               show(actual_value, tz, compiled.type)))
-        else:
-            result.failures.append(Failure(f"expectation {number + 1}", "`segment:`, `expression:`, `applied:`, "
-                                           "`not_applied:`, `refused:`, `qualify:`, `total:` or `discount:`", "none"))
+        try:
+            found[number] = _check(ruleset, case, expect, number, contexts, now, stored, path)
+        except DataError as error:  # about the case, not this expectation: `contact:` is missing
+            result.error = result.error or _error_text(error)
+        except _CASE_ERRORS as error:
+            found[number] = [Failure(_label(expect, number), "a value", _error_text(error))]
+    for number in sorted(found):
+        result.failures.extend(found[number])
+
+
+def _label(expect: Expectation, number: int) -> str:
+    if expect.segment is not None:
+        return f"segment {expect.segment}"
+    return expect.expression if expect.expression is not None else f"expectation {number + 1}"
+
+
+def _check(ruleset: RuleSet, case: TestCase, expect: Expectation, number: int, contexts: dict[str, Context],
+           now: dt.datetime, stored: list[Any], path: str) -> list[Failure]:
+    """The failures of one expectation about a segment or an expression."""
+    if expect.segment is not None:
+        if expect.segment not in ruleset.segments:
+            hint = did_you_mean(expect.segment, ruleset.segments)
+            return [Failure(f"segment {expect.segment}", "a declared segment",
+                            "no such segment" + (f"; {hint}" if hint else ""))]
+        expected = set(expect.members or [])
+        actual = members_python(ruleset, expect.segment, _fresh(contexts.values()))
+        if not stored:  # the database of the case, made once for all its segments
+            store = connect("sqlite://")
+            create_schema(store)
+            insert_contexts(store, list(contexts.values()))
+            compute_sql(store, now, ruleset.timezone, ruleset.currency)
+            stored.append(store)
+        in_sql = members_sql(ruleset, stored[0], expect.segment, now)
+        if actual != expected:
+            return [Failure(
+                f"segment {expect.segment}", _ids(expected), _ids(actual),
+                tuple(x for x in (f"missing:    {_ids(expected - actual)}" if expected - actual else "",
+                                  f"unexpected: {_ids(actual - expected)}" if actual - expected else "") if x))]
+        if in_sql != actual:
+            return [Failure(f"segment {expect.segment} in the database", _ids(actual), _ids(in_sql),
+                            ("the SQL backend disagrees with the in-process one: please report",))]
+        return []
+    if expect.expression is not None and "equals" not in expect.model_fields_set:
+        return [Failure(expect.expression, "an `equals:` value (write `equals: null` for none)", "no `equals:`")]
+    if expect.expression is not None:
+        compiled = compile_expression(expect.expression, ruleset, path=path)
+        if case.contact is None and len(contexts) != 1:
+            raise DataError("say which contact the expression is for: `contact: ID` in the case")
+        if case.contact is not None and case.contact not in contexts:
+            raise DataError(f"contact {case.contact} is not among the test's contacts")
+        ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
+        actual_value = compiled.evaluate(_fresh([ctx])[0])
+        wanted = _expected_value(expect.equals, ruleset, compiled.type)
+        if not _same(actual_value, wanted):
+            tz = ruleset.timezone
+            return [Failure(expect.expression, show(wanted, tz, compiled.type), show(actual_value, tz, compiled.type))]
+        return []
+    return [Failure(f"expectation {number + 1}", "`segment:`, `expression:`, `applied:`, `not_applied:`, "
+                    "`refused:`, `qualify:`, `total:` or `discount:`", "none")]
 
 
 def _fresh(contexts: Iterable[Context]) -> list[Context]:

@@ -161,22 +161,30 @@ def unknown_names(rules: RuleSet, expectations: list[Expectation]) -> list[tuple
 
 def run(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt.datetime,
         expectations: list[Expectation]) -> list[tuple[str, str, str]]:
-    unknown = unknown_names(rules, expectations)
-    if unknown:
-        return unknown
+    return [failure for failures in run_each(rules, case, contexts, now, expectations) for failure in failures]
+
+
+def run_each(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt.datetime,
+             expectations: list[Expectation]) -> list[list[tuple[str, str, str]]]:
+    """The failures of each expectation, in their order. One naming an unknown promotion fails
+    alone: the cart is still evaluated for the others, so that every failure shows at once."""
+    out = [unknown_names(rules, [expect]) for expect in expectations]
+    if all(out):
+        return out
     ctx = checkout_context(rules, case, contexts, now)
     ctx.segments.clear()
     ledger = store_for(rules, case, now)
     evaluation = evaluate(rules, ctx, case.codes, ledger, explain=True)
     found = {o.promotion: o for o in opportunities(rules, ctx, ledger, case.codes)} \
-        if any(e.qualify is not None for e in expectations) else {}
-    failures = []
-    for expect in expectations:
+        if any(e.qualify is not None and not unknown for e, unknown in zip(expectations, out, strict=True)) else {}
+    for index, expect in enumerate(expectations):
+        if out[index]:
+            continue
         if expect.qualify is not None:
-            failures.extend(check_qualify(expect, evaluation, found, rules.currency))
+            out[index] = check_qualify(expect, evaluation, found, rules.currency)
         else:
-            failures.extend(check(rules, expect, evaluation, ctx))
-    return failures
+            out[index] = check(rules, expect, evaluation, ctx)
+    return out
 
 
 def _show(amounts: Mapping[str, Any]) -> str:
