@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 from relance.engine import store as S
 from relance.engine.checkout import Checkout, Evaluation, evaluate
 from relance.engine.context import Context, DataError
-from relance.engine.explain import Missing, missing
+from relance.engine.explain import Missing, missing, upsell
 from relance.engine.ledger import Ledger, Receipt
 from relance.engine.models import CLOCK_YEARS, Cart, Contact
 from relance.engine.money import Money
@@ -297,7 +297,9 @@ def opportunities(rules: RuleSet, ctx: Context, store: Any, codes: Sequence[str]
         if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None or seen is None:
             continue
         gaps = tuple(missing(rules, promotion.when, seen))
-        out.append(Opportunity(promotion.name, promotion.title, gaps, _message(promotion.title or promotion.name, gaps)))
+        if not all(gap.reachable for gap in gaps):
+            continue  # adding to the cart cannot meet it (the contact's country, a date, a maximum): no upsell
+        out.append(Opportunity(promotion.name, promotion.title, gaps, upsell(promotion.title or promotion.name, gaps)))
     return out
 
 
@@ -340,14 +342,3 @@ def _check_redemption(evaluation: Any, order_id: Any, key: Any, what: str = "ord
         raise DataError(f"{what}: expected a non-empty string, not {order_id!r}")
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise DataError(f"idempotency key: expected a non-empty string, not {key!r}")
-
-
-def _message(title: str, gaps: Sequence[Missing]) -> str:
-    if gaps and all(g.amount is not None for g in gaps):
-        amount = max((g.amount for g in gaps if g.amount is not None), key=lambda m: m.amount)
-        return f"add {amount.amount} {amount.currency} for {title}"
-    if len(gaps) == 1 and gaps[0].units is not None:
-        units = gaps[0].units
-        return f"add {units} more item{'s' if units != 1 else ''} for {title}"
-    return f"{title}: " + "; ".join(g.text for g in gaps)
-

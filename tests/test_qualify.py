@@ -1,0 +1,165 @@
+"""qualify: only what adding to the cart can reach is an upsell, and its message says what to add."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import relance
+from relance.engine.explain import Missing, missing, upsell
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # a Monday, 11:00 in Paris
+DE = {"id": "c-de", "country": "DE", "created_at": "2026-01-01T00:00:00Z"}
+FR = {"id": "c-fr", "country": "FR", "created_at": "2026-01-01T00:00:00Z"}
+
+def engine(tmp_path: Path, rules: str) -> relance.Engine:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "relance.yaml").write_text("currency: EUR\ntimezone: Europe/Paris\n", encoding="utf-8")
+    (tmp_path / "promos.rules").write_text(rules, encoding="utf-8")
+    return relance.Engine(tmp_path)
+
+
+def cart(*lines: tuple[str, int, str]) -> dict:
+    return {"currency": "EUR", "country": "FR",
+            "items": [{"sku": f"{cat}-{i}", "category": cat, "quantity": qty, "unit_price": price}
+                      for i, (cat, qty, price) in enumerate(lines)]}
+
+
+def eur(text: str) -> relance.Money:
+    return relance.Money(Decimal(text), "EUR")
+
+
+def gaps(tmp_path: Path, condition: str, basket: dict, contact: dict | None = None) -> list[Missing]:
+    """What `missing` says of one condition, on a cart no other promotion changes."""
+    e = engine(tmp_path, f"promotion p:\n    when {condition}\n    reward 1 EUR off order\n")
+    return missing(e.rules, e.rules.promotions["p"].when, e.context(basket, contact, NOW))
+
+
+SOCKS40 = cart(("socks", 1, "40.00"))
+
+
+# ---- 1. a part the shopper cannot change by adding to the cart ----
+
+def test_a_contact_field_is_not_reachable_by_adding_items(tmp_path: Path) -> None:
+    subtotal, country = gaps(tmp_path, 'cart.subtotal >= 100 EUR and contact.country == "FR"', SOCKS40, DE)
+    assert (subtotal.reachable, subtotal.amount, subtotal.message) == (True, eur("60.00"), "add 60.00 EUR")
+    assert country.text == 'contact.country == "FR"'  # the part as written, as before
+    assert (country.reachable, country.amount, country.units, country.message) == (False, None, None, None)
+
+
+@pytest.mark.parametrize("condition", [
+    "count(orders) >= 1",                                  # history
+    "contact in segment regulars",                        # a segment
+    "today >= 2026-12-01",                                 # a date
+    'cart.country == "BE"',                                # a field of the cart that adding does not change
+    "count(orders where country == cart.country) >= 2",    # past orders, even with a filter that reads the cart
+    "max(cart.items.unit_price) >= 100 EUR",               # not a sum: adding does not say how much
+])
+def test_what_adding_items_cannot_change_is_not_reachable(tmp_path: Path, condition: str) -> None:
+    (tmp_path / "segments.rules").write_text("segment regulars:\n    count(orders) >= 5\n",
+                                             encoding="utf-8")
+    [gap] = gaps(tmp_path, condition, SOCKS40, DE)
+    assert not gap.reachable and gap.amount is None and gap.units is None and gap.message is None
+
+
+def test_qualify_does_not_offer_what_the_contact_cannot_reach(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion fr100 "10 EUR off in France from 100 EUR":
+    when cart.subtotal >= 100 EUR and contact.country == "FR"
+    reward 10 EUR off order
+''')
+    assert e.qualify(SOCKS40, DE, now=NOW) == []
+    [offer] = e.qualify(SOCKS40, FR, now=NOW)  # a French customer only lacks the amount
+    assert (offer.promotion, offer.amount) == ("fr100", eur("60.00"))
+    assert offer.message == "add 60.00 EUR for 10 EUR off in France from 100 EUR"
+
+
+# ---- 2. a maximum the cart is over: removing items is no upsell ----
+
+@pytest.mark.parametrize("condition", [
+    "cart.subtotal < 30 EUR", "cart.subtotal <= 30 EUR", "30 EUR > cart.subtotal", "count(cart.items) < 1",
+])
+def test_a_maximum_the_cart_is_over_is_not_reachable(tmp_path: Path, condition: str) -> None:
+    [gap] = gaps(tmp_path, condition, SOCKS40)
+    assert not gap.reachable and gap.amount is None and gap.units is None
+
+
+def test_a_minimum_written_the_other_way_round_is_reachable(tmp_path: Path) -> None:
+    [gap] = gaps(tmp_path, "50 EUR <= cart.subtotal", SOCKS40)
+    assert (gap.amount, gap.message) == (eur("10.00"), "add 10.00 EUR")
+
+
+def test_qualify_does_not_offer_a_maximum(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion small "1 EUR off small carts":
+    when cart.subtotal < 30 EUR
+    reward 1 EUR off order
+''')
+    assert e.qualify(SOCKS40, now=NOW) == []
+
+
+# ---- 3. a threshold on some items says which ----
+
+def test_a_filtered_sum_says_which_items_to_add(tmp_path: Path) -> None:
+    [gap] = gaps(tmp_path, 'sum(cart.items.total where category == "shoes") >= 80 EUR', SOCKS40)
+    assert (gap.amount, gap.units, gap.where) == (eur("80.00"), None, 'category == "shoes"')
+    assert gap.message == 'add 80.00 EUR of items where category is "shoes"'
+    assert upsell("shoes 80", [gap]) == 'add 80.00 EUR of items where category is "shoes" for shoes 80'
+
+
+def test_a_filtered_count_and_a_missing_item_say_which_items_to_add(tmp_path: Path) -> None:
+    [count] = gaps(tmp_path, 'count(cart.items where category == "shoes" or category == "boots") >= 2', SOCKS40)
+    assert (count.units, count.where) == (2, 'category == "shoes" or category == "boots"')
+    assert count.message == 'add 2 items where category is "shoes" or category is "boots"'
+    [one] = gaps(tmp_path / "any", 'any(cart.items where category == "shoes")', SOCKS40)
+    [also] = gaps(tmp_path / "in", '"shoes" in cart.items.category', SOCKS40)
+    assert (one.units, one.where, one.message) == (1, 'category == "shoes"', 'add 1 item where category is "shoes"')
+    assert (also.units, also.where, also.message) == (one.units, one.where, one.message)
+
+
+def test_qualify_says_which_items_to_add(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion shoes80 "5 EUR off from 80 EUR of shoes":
+    when sum(cart.items.total where category == "shoes") >= 80 EUR
+    reward 5 EUR off order
+''')
+    [offer] = e.qualify(SOCKS40, now=NOW)
+    assert offer.amount == eur("80.00") and offer.missing[0].where == 'category == "shoes"'
+    assert offer.message == 'add 80.00 EUR of items where category is "shoes" for 5 EUR off from 80 EUR of shoes'
+
+
+# ---- how gaps are measured and told ----
+
+def test_an_or_is_reachable_by_the_side_adding_items_can_meet(tmp_path: Path) -> None:
+    [gap] = gaps(tmp_path, 'cart.subtotal >= 50 EUR or contact.tier == "gold"', SOCKS40, DE)
+    assert gap.text == 'cart.subtotal >= 50 EUR or contact.tier == "gold"'
+    assert (gap.reachable, gap.amount) == (True, eur("10.00"))
+    [never] = gaps(tmp_path / "never", 'cart.subtotal < 30 EUR or contact.tier == "gold"', SOCKS40, DE)
+    assert not never.reachable
+
+
+def test_strictly_more_asks_for_the_next_cent_and_the_next_whole_item(tmp_path: Path) -> None:
+    [amount] = gaps(tmp_path, "cart.subtotal > 50 EUR", SOCKS40)
+    assert amount.amount == eur("10.01")
+    [units] = gaps(tmp_path / "units", "count(cart.items) > 2.5", SOCKS40)
+    assert units.units == 2  # 1 + 2 = 3 items, the first count over 2.5
+
+
+def test_upsell_merges_gaps_into_one_message() -> None:
+    whole = Missing("cart.subtotal >= 100 EUR", eur("70.00"), message="add 70.00 EUR")
+    shoes = Missing('sum(cart.items.total where category == "shoes") >= 50 EUR', eur("50.00"),
+                    where='category == "shoes"', message='add 50.00 EUR of items where category is "shoes"')
+    items = Missing("count(cart.items) >= 3", units=2, message="add 2 more items")
+    assert upsell("P", [whole, shoes]) == 'add 70.00 EUR including 50.00 EUR of items where category is "shoes" for P'
+    assert upsell("P", [Missing("cart.total >= 40 EUR", eur("30.00")), shoes]) == \
+        'add 50.00 EUR of items where category is "shoes" for P'  # 50 of shoes make the 30 too
+    assert upsell("P", [Missing("cart.total >= 40 EUR", eur("30.00")), whole]) == "add 70.00 EUR for P"
+    assert upsell("P", [whole, items]) == "add 70.00 EUR and 2 more items for P"
+    # what qualify always said
+    assert upsell("free shipping", [Missing("cart.subtotal >= 50 EUR", eur("12.00"))]) == \
+        "add 12.00 EUR for free shipping"
+    assert upsell("a third item", [items]) == "add 2 more items for a third item"
+    assert upsell("one", [Missing("count(cart.items) >= 2", units=1)]) == "add 1 more item for one"
