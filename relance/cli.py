@@ -695,6 +695,39 @@ def codes_import(promotion: str, file: str, rules_path: str, store: str) -> None
     click.echo(f"{promotion}: {count:,} codes imported")
 
 
+@codes.command(name="void")
+@click.argument("code")
+@click.option("--note", help="why (kept in the store)")
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+def codes_void(code: str, note: str | None, rules_path: str, store: str) -> None:
+    """Cancel one pool code CODE now (leaked, sent by mistake); the rest of its pool keeps serving."""
+    _void(code, rules_path, store, True, note)
+
+
+@codes.command(name="restore")
+@click.argument("code")
+@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+def codes_restore(code: str, rules_path: str, store: str) -> None:
+    """Make a voided code CODE serve again."""
+    _void(code, rules_path, store, False, None)
+
+
+def _void(code: str, rules_path: str, store: str, voided: bool, note: str | None) -> None:
+    from relance.engine.context import DataError
+
+    engine = _checkout_engine(rules_path, store)
+    try:
+        if voided:
+            engine.void_code(code, note)
+        else:
+            engine.restore_code(code)
+    except (KeyError, DataError) as error:
+        _fail(str(error).strip('"'))
+    click.echo(f"{code}: {'voided' if voided else 'restored'}")
+
+
 @cli.group()
 def promotions() -> None:
     """Stop or restart a promotion in the store, without a rule change."""

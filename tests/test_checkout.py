@@ -243,6 +243,38 @@ promotion welcome:
     assert e.evaluate(c, codes=["WELC-2345"], now=NOW).refusal("WELC-2345").reason == "usage_limit_reached"
 
 
+def test_one_pool_code_can_be_voided_while_its_pool_serves(tmp_path: Path) -> None:
+    e = engine(tmp_path, '''
+promotion welcome:
+    code unique pattern "WELC-####"
+    reward 10% off order
+promotion social:
+    code "SOCIAL"
+    reward 1 EUR off order
+''')
+    leaked, other = e.issue_codes("welcome", 2, now=NOW)
+    c = cart(("A", "x", 1, "10.00"))
+    before = e.evaluate(c, codes=[leaked], now=NOW)
+    assert before.applied
+    e.void_code(leaked.lower(), note="posted on a forum", now=NOW + dt.timedelta(minutes=1))
+    later = NOW + dt.timedelta(minutes=2)
+    refused = e.evaluate(c, codes=[leaked], now=later).refusal(leaked)
+    assert (refused.reason, refused.message) == ("code_voided", "this code was cancelled")
+    assert e.evaluate(c, codes=[leaked], now=NOW).applied  # a dry-run before the void still sees it
+    assert e.evaluate(c, codes=[other], now=later).applied  # the rest of the pool serves
+    with pytest.raises(relance.RedemptionError) as stopped:  # evaluated before the void, paid after
+        e.redeem(before, "o1", now=later)
+    assert [r.reason for r in stopped.value.refusals] == ["code_voided"]
+    with e.store.engine.connect() as conn:
+        assert conn.execute(select(S.codes.c.void_note).where(S.codes.c.code == leaked)).scalar() == "posted on a forum"
+    e.restore_code(leaked, now=later)
+    assert e.redeem(e.evaluate(c, codes=[leaked], now=later), "o1", now=later).redemptions
+    with pytest.raises(KeyError, match="no code 'WELC-0000' in the store"):
+        e.void_code("WELC-0000")
+    with pytest.raises(KeyError, match="public code of `social`, written in the rules"):
+        e.void_code("social")
+
+
 def test_budget_caps_the_last_discount_then_refuses(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion b:

@@ -168,6 +168,12 @@ def test_codes_generate_and_the_one_click_stop(tmp_path: Path) -> None:
     code, out = run("promotions", "disable", "welcome_cupon", "--rules", str(EXAMPLES), "--store", store)
     assert code == 2 and "did you mean `welcome_coupon`" in out
     assert run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", store)[0] == 0
+    first = out_file.read_text().split()[1]
+    assert run("codes", "void", first.lower(), "--note", "leaked", "--rules", str(EXAMPLES),
+               "--store", store) == (0, f"{first.lower()}: voided\n")
+    assert run("codes", "restore", first, "--rules", str(EXAMPLES), "--store", store) == (0, f"{first}: restored\n")
+    code, out = run("codes", "void", "NOPE-1", "--rules", str(EXAMPLES), "--store", store)
+    assert code == 2 and "no code 'NOPE-1' in the store" in out
 
 
 def test_checkout_commands_open_an_existing_store_only(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ REASONS: dict[str, str] = {
     "unknown_code": "this code does not exist",
     "expired": "this promotion has ended",
     "code_expired": "this code has expired",
+    "code_voided": "this code was cancelled",
     "not_started": "this promotion has not started yet",
     "outside_days": "this promotion is not valid on this day of the week",
     "outside_hours": "this promotion is not valid at this time of day",
@@ -72,6 +73,7 @@ class CodeRow:
     contact_id: str | None = None
     issued_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
+    voided_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

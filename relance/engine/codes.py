@@ -39,7 +39,7 @@ from relance.engine.store import UTCDateTime
 __all__ = [
     "CHARSETS", "FULL_DIGITS", "FULL_LETTERS", "UNAMBIGUOUS_DIGITS", "UNAMBIGUOUS_LETTERS",
     "CodeError", "CodeRow", "Pattern", "find_code", "generate", "import_codes", "issue_codes", "normalize",
-    "read_csv", "write_csv",
+    "read_csv", "void_code", "write_csv",
 ]
 
 UTC = dt.UTC
@@ -476,9 +476,11 @@ def _is_date(text: str) -> bool:
 
 
 _ISSUED = text("SELECT count(*) FROM codes WHERE promotion = :promotion")
-_FIND = text("SELECT code, code_key, promotion, contact_id, issued_at, expires_at FROM codes WHERE code_key = :key"
+_FIND = text("SELECT code, code_key, promotion, contact_id, issued_at, expires_at, voided_at FROM codes "
+             "WHERE code_key = :key"
              ).columns(column("code"), column("code_key"), column("promotion"), column("contact_id"),
-                       column("issued_at", UTCDateTime), column("expires_at", UTCDateTime))
+                       column("issued_at", UTCDateTime), column("expires_at", UTCDateTime),
+                       column("voided_at", UTCDateTime))
 """Written once: a typed code is looked up on every cart evaluation."""
 
 
@@ -491,7 +493,16 @@ def find_code(conn: Connection, code: str) -> CodeRow | None:
     if row is None:
         return None
     return CodeRow(code=row.code, code_key=row.code_key, promotion=row.promotion, contact_id=row.contact_id,
-                   issued_at=row.issued_at, expires_at=row.expires_at)
+                   issued_at=row.issued_at, expires_at=row.expires_at, voided_at=row.voided_at)
+
+
+_VOID = text("UPDATE codes SET voided_at = :at, void_note = :note WHERE code_key = :key")
+
+
+def void_code(conn: Connection, code: str, at: dt.datetime | None, note: str | None = None) -> bool:
+    """Cancel one stored code from `at` (None: restore it); whether the code exists."""
+    key = normalize(code)
+    return bool(key) and conn.execute(_VOID, {"key": key, "at": at, "note": note}).rowcount > 0
 
 
 # ---- files ----

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from relance.engine import store as S
 from relance.engine.checkout import NO_USAGE, REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
-from relance.engine.codes import find_code
+from relance.engine.codes import find_code, void_code
 from relance.engine.money import Money
 from relance.engine.promotion import Promotion, normalize_code
 
@@ -129,10 +129,10 @@ class Ledger:
         return names
 
     def find_code(self, code_key: str) -> CodeRow | None:
-        """A pool code by key. A stored code never changes, so a found one is remembered; a code
-        not found is asked again after `cache_ttl` seconds (it may be issued meanwhile)."""
+        """A pool code by key, asked again after `cache_ttl` seconds: it may be issued, or
+        voided, meanwhile (redemption always reads it afresh)."""
         cached = self._codes.get(code_key)
-        if cached is not None and (cached[1] is not None or time.monotonic() - cached[0] < self.cache_ttl):
+        if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
             return cached[1]
         with self._reader() as conn:
             row = find_code(conn, code_key)
@@ -307,6 +307,13 @@ class Ledger:
                          .values(state="rolled_back"))
         self.forget()
         return int(result.rowcount or 0)
+
+    def void_code(self, code: str, voided: bool, now: dt.datetime, note: str | None = None) -> bool:
+        """Cancel one pool code from `now` (or restore it); whether the code is stored."""
+        with self.lock, self.engine.begin() as conn:
+            found = void_code(conn, code, now if voided else None, note if voided else None)
+        self.forget()
+        return found
 
     def set_disabled(self, promotion: str, disabled: bool, now: dt.datetime, note: str | None = None) -> None:
         """The one-click stop (and restart), without a rule change."""

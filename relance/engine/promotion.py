@@ -196,8 +196,10 @@ class Promotion:
         return shift(issued_at, self.code_lifetime.amount, self.code_lifetime.unit, tz)  # type: ignore[no-any-return]
 
     def code_refusal(self, row: Any, contact_id: str | None, now: dt.datetime, tz: dt.tzinfo) -> str | None:
-        """Why a pool code of this promotion cannot serve now (`code_expired`, `wrong_contact`),
-        checked at evaluation and again when redeeming."""
+        """Why a pool code of this promotion cannot serve now (`code_voided`, `code_expired`,
+        `wrong_contact`), checked at evaluation and again when redeeming."""
+        if row.voided_at is not None and now >= row.voided_at:
+            return "code_voided"
         expiry = self.code_expiry(row.issued_at, row.expires_at, tz)
         if expiry is not None and now >= expiry:
             return "code_expired"

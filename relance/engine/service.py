@@ -235,6 +235,27 @@ class Engine:
         self._known(promotion)
         self.ledger.set_disabled(promotion, False, now or dt.datetime.now(UTC))
 
+    def void_code(self, code: str, note: str | None = None, now: dt.datetime | None = None) -> None:
+        """Cancel one pool code (leaked, sent by mistake) while the rest of its pool keeps
+        serving: refused with `code_voided` from `now` (evaluation within `cache_ttl`, redemption
+        at once). Raises KeyError if no such code is stored (public codes live in the rules)."""
+        self._void(code, True, note, now)
+
+    def restore_code(self, code: str, now: dt.datetime | None = None) -> None:
+        """Undo `void_code`."""
+        self._void(code, False, None, now)
+
+    def _void(self, code: str, voided: bool, note: str | None, now: dt.datetime | None) -> None:
+        if not isinstance(code, str) or not code.strip():
+            raise DataError(f"code: expected a non-empty string, not {code!r}")
+        if not self.ledger.void_code(code, voided, _clock(now), note):
+            from relance.engine.promotion import normalize_code
+
+            public = self.rules.public_codes.get(normalize_code(code))
+            raise KeyError(f"no code {code!r} in the store" + (
+                f"; it is the public code of `{public.name}`, written in the rules: stop the promotion "
+                "(`disable`) or change its rule" if public is not None else ""))
+
     def issue_codes(self, promotion: str, count: int, contact_id: str | None = None,
                     now: dt.datetime | None = None) -> list[str]:
         """New unique codes of a pool promotion (`code unique pattern`), stored at once; each

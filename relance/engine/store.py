@@ -186,9 +186,12 @@ codes = Table(
     Column("issued_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
     Column("batch", String),
+    Column("voided_at", UTCDateTime),
+    Column("void_note", String),
 )
 """Unique and imported codes. `code_key` is the normalised code (upper case, no spaces) so that
-look-up ignores case; `contact_id` binds a code to one contact (a support code)."""
+look-up ignores case; `contact_id` binds a code to one contact (a support code); `voided_at`
+cancels one code (leaked, sent by mistake) while the rest of its pool keeps serving."""
 
 redemptions = Table(
     "redemptions", metadata,
