@@ -275,6 +275,33 @@ promotion social:
         e.void_code("social")
 
 
+def test_a_customer_s_uses_per_period(tmp_path: Path) -> None:
+    """`N per contact per week` (or day, month): a customer's uses in a calendar period of the rule
+    set's zone, however many other customers use the promotion."""
+    e = engine(tmp_path, '''
+promotion perk "Members' free shipping":
+    reward free shipping
+    limit 1 per contact per week, 2 per contact per month
+''')
+    c = cart(("A", "x", 1, "10.00"), shipping="4.90")
+
+    def refusal(now: dt.datetime, contact: dict | None = CONTACT) -> str | None:
+        found = e.evaluate(c, contact, now=now).refusal("perk")
+        return None if found is None else found.message
+
+    week = "this promotion cannot be used any more: you have already used it this week"
+    month = "this promotion cannot be used any more: you have already used it this month"
+    first, second = NOW - dt.timedelta(days=14), NOW - dt.timedelta(days=7)  # Mondays 9 and 16 November
+    e.redeem(e.evaluate(c, CONTACT, now=first), "o1", now=first)
+    assert refusal(first + dt.timedelta(days=2)) == week
+    assert refusal(first, {**CONTACT, "id": "c2"}) is None  # another customer
+    assert refusal(first, None) == "sign in to use this promotion (it is limited per customer)"
+    e.redeem(e.evaluate(c, CONTACT, now=second), "o2", now=second)
+    assert refusal(NOW) == month  # a new week, but the second use of November
+    december = dt.datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Tuesday 1 December, 00:00 in Paris
+    assert refusal(december - dt.timedelta(seconds=1)) == month and refusal(december) is None
+
+
 def test_budget_caps_the_last_discount_then_refuses(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion b:

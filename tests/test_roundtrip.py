@@ -90,6 +90,8 @@ clauses = st.one_of(
     st.builds(A.ExcludeClause, items),
     st.lists(st.one_of(
         st.builds(A.Limit, st.just("per"), st.integers(0, 10**6), st.sampled_from(["contact", "code", "day", "week", "month"])),
+        st.builds(lambda n, p: A.Limit("per", n, "contact", period=p), st.integers(0, 10**6),
+                  st.sampled_from(["day", "week", "month"])),
         st.builds(A.Limit, st.just("total"), st.integers(0, 10**6)),
         st.builds(lambda m: A.Limit("budget", budget=m), st.builds(A.MoneyLit, decimals, st.just("EUR")))),
         min_size=1, max_size=3).map(lambda ls: A.LimitClause(tuple(ls))),

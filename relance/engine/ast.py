@@ -285,12 +285,14 @@ class ExcludeClause(Clause):
 
 @dataclass(frozen=True, slots=True)
 class Limit(Node):
-    """`1 per contact` (kind "per", unit contact), `5000 total`, `budget 20000 EUR`."""
+    """`1 per contact` (kind "per", unit contact), `1 per contact per month` (period month),
+    `5000 total`, `budget 20000 EUR`."""
 
     kind: str
     count: int = 0
     unit: str | None = None
     budget: MoneyLit | None = None
+    period: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,9 @@ class Usage:
 
     total: int = 0
     contact: int = 0
+    contact_day: int = 0
+    contact_week: int = 0
+    contact_month: int = 0
     day: int = 0
     week: int = 0
     month: int = 0
@@ -735,10 +738,13 @@ def over_limit(promotion: Promotion, used: Usage, contact_id: str | None, code_k
     """Reason and message if one more redemption (of `amount` minor units) would break a limit.
     Evaluation asks with the smallest amount (1); redemption asks again with the real one."""
     limits = promotion.limits
-    if limits.per_contact is not None and contact_id is None:
+    if limits.by_contact and contact_id is None:
         return "contact_required", "sign in to use this promotion (it is limited per customer)"
     checks = ((limits.total, used.total, "all its uses are taken"),
               (limits.per_contact, used.contact, "you have already used it"),
+              (limits.per_contact_day, used.contact_day, "you have already used it today"),
+              (limits.per_contact_week, used.contact_week, "you have already used it this week"),
+              (limits.per_contact_month, used.contact_month, "you have already used it this month"),
               (limits.per_day, used.day, "today's uses are all taken"),
               (limits.per_week, used.week, "this week's uses are all taken"),
               (limits.per_month, used.month, "this month's uses are all taken"))

@@ -215,7 +215,7 @@ def _restriction(node: A.Restriction) -> str:
 
 def _limit(node: A.Limit) -> str:
     if node.kind == "per":
-        return f"{node.count} per {node.unit}"
+        return f"{node.count} per {node.unit}" + (f" per {node.period}" if node.period else "")
     if node.kind == "total":
         return f"{node.count} total"
     assert node.budget is not None

@@ -157,12 +157,12 @@ class Ledger:
         name, minute, exclude = promotion.name, int(now.timestamp()) // 60, exclude_batch or ""
         shared = self._cached(("promotion", name, minute, exclude), lambda conn: _shared_usage(
             conn, name, promotion.limits.budget_currency, now, tz, exclude))
-        contact = 0 if contact_id is None or promotion.limits.per_contact is None else self._cached(
-            ("contact", contact_id, minute, exclude), lambda conn: _contact_counts(conn, contact_id, now, exclude)
-        ).get(name, 0)
+        mine = _NOTHING_OF_MINE if contact_id is None or not promotion.limits.by_contact else self._cached(
+            ("contact", contact_id, minute, exclude), lambda conn: _contact_counts(conn, contact_id, now, tz, exclude)
+        ).get(name, _NOTHING_OF_MINE)
         codes = {key: self._cached(("code", key, minute, exclude), lambda conn, key=key: _code_usage(
             conn, key, now, exclude)) for key in code_keys}
-        return {name: dataclasses.replace(shared, contact=contact, codes=codes) if contact or codes else shared}
+        return {name: dataclasses.replace(shared, **_mine(mine), codes=codes) if mine[0] or codes else shared}
 
     def _cached(self, key: tuple[Any, ...], read: Callable[[Any], Any]) -> Any:
         cached = self._usage.get(key)
@@ -364,15 +364,17 @@ def _period_starts(now: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.dat
 
 
 _COUNTING = "(state = 'redeemed' OR (state = 'reserved' AND expires_at > :now)) AND batch_key <> :exclude"
-_USAGE = text(f"""
-SELECT currency, count(*), coalesce(sum(amount_minor), 0),
-       coalesce(sum(CASE WHEN at >= :day THEN 1 ELSE 0 END), 0),
+_IN_PERIODS = """coalesce(sum(CASE WHEN at >= :day THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN at >= :week THEN 1 ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN at >= :month THEN 1 ELSE 0 END), 0)
+       coalesce(sum(CASE WHEN at >= :month THEN 1 ELSE 0 END), 0)"""
+_USAGE = text(f"""
+SELECT currency, count(*), coalesce(sum(amount_minor), 0), {_IN_PERIODS}
 FROM redemptions WHERE promotion = :promotion AND {_COUNTING} GROUP BY currency""").bindparams(
     *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
-_CONTACT_USAGE = text(f"SELECT promotion, count(*) FROM redemptions WHERE contact_id = :contact AND {_COUNTING} "
-                      "GROUP BY promotion").bindparams(bindparam("now", type_=S.UTCDateTime))
+_CONTACT_USAGE = text(f"""
+SELECT promotion, count(*), {_IN_PERIODS}
+FROM redemptions WHERE contact_id = :contact AND {_COUNTING} GROUP BY promotion""").bindparams(
+    *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
 _CODE_USAGE = text(f"SELECT count(*) FROM redemptions WHERE code_key = :code AND {_COUNTING}").bindparams(
     bindparam("now", type_=S.UTCDateTime))
 """Written once as text: evaluation reads usage on the hot path, where building the query with
@@ -410,9 +412,9 @@ def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, c
     currency: a budget adds up amounts in that currency only)."""
     exclude = exclude_batch or ""
     codes = {key: _code_usage(conn, key, now, exclude) for key in code_keys}
-    contact = _contact_counts(conn, contact_id, now, exclude) if contact_id is not None else {}
+    contact = _contact_counts(conn, contact_id, now, tz, exclude) if contact_id is not None else {}
     return {name: dataclasses.replace(_shared_usage(conn, name, budget_currency, now, tz, exclude), codes=codes,
-                                      contact=contact.get(name, 0))
+                                      **_mine(contact.get(name, _NOTHING_OF_MINE)))
             for name, budget_currency in names.items()}
 
 
@@ -431,10 +433,22 @@ def _shared_usage(conn: Any, name: str, budget_currency: str | None, now: dt.dat
     return Usage(total=row[0], day=row[1], week=row[2], month=row[3], spent_minor=row[4])
 
 
-def _contact_counts(conn: Any, contact_id: str, now: dt.datetime, exclude: str) -> dict[str, int]:
-    """How many times this customer has had each promotion (a customer has few redemptions)."""
-    return {promotion: int(count) for promotion, count in _CONTACT_READ.rows(conn, {
-        "contact": contact_id, "now": now, "exclude": exclude})}
+def _contact_counts(conn: Any, contact_id: str, now: dt.datetime, tz: dt.tzinfo,
+                    exclude: str) -> dict[str, tuple[int, int, int, int]]:
+    """How many times this customer has had each promotion: in all, today, this week, this month
+    (a customer has few redemptions)."""
+    day, week, month = _period_starts(now, tz)
+    return {promotion: (int(total), int(in_day), int(in_week), int(in_month))
+            for promotion, total, in_day, in_week, in_month in _CONTACT_READ.rows(conn, {
+                "contact": contact_id, "now": now, "exclude": exclude, "day": day, "week": week, "month": month})}
+
+
+_NOTHING_OF_MINE = (0, 0, 0, 0)
+
+
+def _mine(counts: tuple[int, int, int, int]) -> dict[str, int]:
+    """A customer's own counts as the fields of their Usage."""
+    return dict(zip(("contact", "contact_day", "contact_week", "contact_month"), counts, strict=True))
 
 
 def _code_usage(conn: Any, key: str, now: dt.datetime, exclude: str) -> int:

@@ -490,12 +490,16 @@ _KIND_WORDS = {"percent": "a percentage such as `10%`", "money": "an amount such
 
 
 def _check_limits(clause: A.LimitClause, checker: Checker) -> None:
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[tuple[str, str | None, str | None]] = set()
     for limit in clause.limits:
-        key = (limit.kind, limit.unit)
+        key = (limit.kind, limit.unit, limit.period)
         if key in seen:
             checker.error(limit, "E340", "this limit is given twice")
         seen.add(key)
+        if limit.period is not None and (limit.unit != "contact" or limit.period not in ("day", "week", "month")):
+            checker.error(limit, "E343", f"`per {limit.unit} per {limit.period}` is not a limit",
+                          f"a customer's uses per period: `{limit.count} per contact per day` (or `week`, "
+                          "`month`)")
         if limit.kind in ("per", "total") and limit.count < 1:
             checker.error(limit, "E341", "a limit must be at least 1",
                           "to stop a promotion, end its period with `valid until ...` or remove it")

@@ -613,7 +613,8 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     @v_args(meta=True)
     def limit_per(self, meta, c):  # type: ignore[no-untyped-def]
-        return A.Limit("per", _int(c[0], self.path), str(c[1]), span=self._s(meta))
+        return A.Limit("per", _int(c[0], self.path), str(c[1]), period=str(c[2]) if c[2] is not None else None,
+                       span=self._s(meta))
 
     @v_args(meta=True)
     def limit_total(self, meta, c):  # type: ignore[no-untyped-def]

@@ -103,13 +103,19 @@ class Limits:
     per_day: int | None = None
     per_week: int | None = None
     per_month: int | None = None
+    per_contact_day: int | None = None
+    per_contact_week: int | None = None
+    per_contact_month: int | None = None
     budget_minor: int | None = None
     budget_currency: str | None = None
     any: bool = field(init=False, compare=False)
     """Some limit is set (the checkout reads the store only then)."""
+    by_contact: bool = field(init=False, compare=False)
+    """Some limit counts a customer's own uses (a guest is refused; their counts are read)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "any", any(getattr(self, name) is not None for name in _LIMIT_FIELDS))
+        object.__setattr__(self, "by_contact", any(getattr(self, name) is not None for name in _CONTACT_LIMITS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +304,7 @@ def _fields(limits: Limits) -> dict[str, Any]:
 
 
 _LIMIT_FIELDS = tuple(f.name for f in fields(Limits) if f.init)
+_CONTACT_LIMITS = ("per_contact", "per_contact_day", "per_contact_week", "per_contact_month")
 
 
 def _items_fn(target: A.ItemsTarget | None, fn: Callable[..., Fn | None]) -> Fn | None:
@@ -377,7 +384,7 @@ def _limits(clause: A.LimitClause, currency: str) -> Limits:
         if limit.kind == "total":
             values["total"] = limit.count
         elif limit.kind == "per":
-            values[f"per_{limit.unit}"] = limit.count
+            values[f"per_{limit.unit}" + (f"_{limit.period}" if limit.period else "")] = limit.count
         elif limit.budget is not None:
             values["budget_minor"] = Money(limit.budget.amount, limit.budget.currency).minor_units()
             values["budget_currency"] = limit.budget.currency
