@@ -360,9 +360,12 @@ def issue_codes(engine: Engine, promotion: str, pattern: Pattern | str, count: i
     copy_safe = pattern.simple and _copy_safe(pattern.text)
     tried: set[str] = set()
     issued: list[str] = []
-    with engine.begin() as conn:
-        # the promotion's codes already issued (of this pattern, as a pool has one) take room too
+    # the promotion's codes already issued (of this pattern, as a pool has one) take room too; read
+    # before the transaction, whose first statement must be a write (a SQLite transaction that
+    # reads first cannot write once another connection has written meanwhile)
+    with engine.connect() as conn:
         _check_room(pattern, count, conn.execute(_ISSUED, {"promotion": promotion}).scalar_one())
+    with engine.begin() as conn:
         for _ in range(MAX_ROUNDS):
             missing = count - len(issued)
             try:

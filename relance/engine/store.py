@@ -294,6 +294,7 @@ def _register_sqlite(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function(name, arity, fn, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
