@@ -257,11 +257,14 @@ class Ledger:
         states = S.promotion_states
         conn.execute(S.dialect_insert(conn, states).values(
             [{"promotion": n, "disabled": False, "version": 0} for n in names]).on_conflict_do_nothing())
-        for name in names:  # the lock: one promotion at a time, always in the same order
-            conn.execute(update(states).where(states.c.promotion == name).values(version=states.c.version + 1))
-        disabled = set(conn.scalars(select(states.c.promotion).where(states.c.promotion.in_(names),
-                                                                      states.c.disabled.is_(True))))
-        keys = [a.code_key for a in evaluation.applied if a.code_key is not None]
+        # the lock: the promotions' rows, taken in name order (PostgreSQL locks the rows of a
+        # sorted SELECT ... FOR UPDATE as it returns them), so two checkouts never wait on each
+        # other in a circle; on SQLite the transaction's first write holds the database already
+        disabled = {name for name, off in conn.execute(
+            select(states.c.promotion, states.c.disabled).where(states.c.promotion.in_(names))
+            .order_by(states.c.promotion).with_for_update()) if off}
+        keys = [a.code_key for a in evaluation.applied if a.code_key is not None and a.promotion in rules.promotions
+                and rules.promotions[a.promotion].limits.per_code is not None]
         budgets = {n: rules.promotions[n].limits.budget_currency if n in rules.promotions else None for n in names}
         usage = _usage(conn, budgets, evaluation.contact_id, keys, now, rules.timezone, reservation)
         refusals = []
@@ -371,6 +374,11 @@ _USAGE = text(f"""
 SELECT currency, count(*), coalesce(sum(amount_minor), 0), {_IN_PERIODS}
 FROM redemptions WHERE promotion = :promotion AND {_COUNTING} GROUP BY currency""").bindparams(
     *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
+_USAGES = text(f"""
+SELECT promotion, currency, count(*), coalesce(sum(amount_minor), 0), {_IN_PERIODS}
+FROM redemptions WHERE promotion IN :promotions AND {_COUNTING} GROUP BY promotion, currency""").bindparams(
+    bindparam("promotions", expanding=True), *(bindparam(name, type_=S.UTCDateTime) for name in ("now", "day", "week", "month")))
+"""The same counts for several promotions at once (redemption counts all of an order's in one read)."""
 _CONTACT_USAGE = text(f"""
 SELECT promotion, count(*), {_IN_PERIODS}
 FROM redemptions WHERE contact_id = :contact AND {_COUNTING} GROUP BY promotion""").bindparams(
@@ -413,7 +421,12 @@ def _usage(conn: Any, names: Mapping[str, str | None], contact_id: str | None, c
     exclude = exclude_batch or ""
     codes = {key: _code_usage(conn, key, now, exclude) for key in code_keys}
     contact = _contact_counts(conn, contact_id, now, tz, exclude) if contact_id is not None else {}
-    return {name: dataclasses.replace(_shared_usage(conn, name, budget_currency, now, tz, exclude), codes=codes,
+    day, week, month = _period_starts(now, tz)
+    rows: dict[str, list[Any]] = {name: [] for name in names}
+    for promotion, *row in conn.execute(_USAGES, {"promotions": list(names), "now": now, "exclude": exclude,
+                                                   "day": day, "week": week, "month": month}):
+        rows[promotion].append(row)
+    return {name: dataclasses.replace(_counted(rows[name], budget_currency), codes=codes,
                                       **_mine(contact.get(name, _NOTHING_OF_MINE)))
             for name, budget_currency in names.items()}
 
@@ -423,9 +436,15 @@ def _shared_usage(conn: Any, name: str, budget_currency: str | None, now: dt.dat
     """A promotion's counts that are the same for every customer: in all, today, this week, this
     month, and the budget spent (in its currency)."""
     day, week, month = _period_starts(now, tz)
+    return _counted(_USAGE_READ.rows(conn, {"promotion": name, "now": now, "exclude": exclude, "day": day,
+                                            "week": week, "month": month}), budget_currency)
+
+
+def _counted(rows: Iterable[Sequence[Any]], budget_currency: str | None) -> Usage:
+    """A promotion's Usage from its rows by currency (currency, count, amount, today, this week,
+    this month): the counts of every currency, the amount of its budget's only."""
     row = [0, 0, 0, 0, 0]
-    for currency, total, spent, in_day, in_week, in_month in _USAGE_READ.rows(conn, {
-            "promotion": name, "now": now, "exclude": exclude, "day": day, "week": week, "month": month}):
+    for currency, total, spent, in_day, in_week, in_month in rows:
         for i, value in enumerate((total, in_day, in_week, in_month)):
             row[i] += int(value)
         if currency == budget_currency:

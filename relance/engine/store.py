@@ -175,7 +175,9 @@ promotion_states = Table(
     Column("version", Integer, nullable=False, default=0),
 )
 """One row per promotion that was ever redeemed or switched: the one-click stop (`disabled`), and
-the row a redemption locks (`version` is bumped) so that limits are counted one checkout at a time."""
+the row a redemption locks (`SELECT ... FOR UPDATE` on PostgreSQL) so that limits are counted one
+checkout at a time. `version` is no longer written (rows were once locked by bumping it); it stays,
+as dropping a column is a migration for nothing."""
 
 codes = Table(
     "codes", metadata,
