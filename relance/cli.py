@@ -695,37 +695,39 @@ def codes_import(promotion: str, file: str, rules_path: str, store: str) -> None
     click.echo(f"{promotion}: {count:,} codes imported")
 
 
-@codes.command(name="void")
-@click.argument("code")
-@click.option("--note", help="why (kept in the store)")
-@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
-@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
-def codes_void(code: str, note: str | None, rules_path: str, store: str) -> None:
-    """Cancel one pool code CODE now (leaked, sent by mistake); the rest of its pool keeps serving."""
-    _void(code, rules_path, store, True, note)
+def _store_switch(command: Any) -> Any:
+    """The options of a command that switches something in a shop's store."""
+    command = click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")(command)
+    return click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))(command)
 
 
-@codes.command(name="restore")
-@click.argument("code")
-@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
-@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
-def codes_restore(code: str, rules_path: str, store: str) -> None:
-    """Make a voided code CODE serve again."""
-    _void(code, rules_path, store, False, None)
-
-
-def _void(code: str, rules_path: str, store: str, voided: bool, note: str | None) -> None:
+def _switch(subject: str, rules_path: str, store: str, act: Any, done: str) -> None:
+    """Switch one thing in the store (stop a promotion, void a code), or say why not."""
     from relance.engine.context import DataError
 
     engine = _checkout_engine(rules_path, store)
     try:
-        if voided:
-            engine.void_code(code, note)
-        else:
-            engine.restore_code(code)
+        act(engine)
     except (KeyError, DataError) as error:
         _fail(str(error).strip('"'))
-    click.echo(f"{code}: {'voided' if voided else 'restored'}")
+    click.echo(f"{subject}: {done}")
+
+
+@codes.command(name="void")
+@click.argument("code")
+@click.option("--note", help="why (kept in the store)")
+@_store_switch
+def codes_void(code: str, note: str | None, rules_path: str, store: str) -> None:
+    """Cancel one pool code CODE now (leaked, sent by mistake); the rest of its pool keeps serving."""
+    _switch(code, rules_path, store, lambda engine: engine.void_code(code, note), "voided")
+
+
+@codes.command(name="restore")
+@click.argument("code")
+@_store_switch
+def codes_restore(code: str, rules_path: str, store: str) -> None:
+    """Make a voided code CODE serve again."""
+    _switch(code, rules_path, store, lambda engine: engine.restore_code(code), "restored")
 
 
 @cli.group()
@@ -733,35 +735,21 @@ def promotions() -> None:
     """Stop or restart a promotion in the store, without a rule change."""
 
 
-def _switch(name: str, rules_path: str, store: str, disabled: bool, note: str | None) -> None:
-    engine = _checkout_engine(rules_path, store)
-    try:
-        if disabled:
-            engine.disable(name, note)
-        else:
-            engine.enable(name)
-    except KeyError as error:
-        _fail(str(error).strip('"'))
-    click.echo(f"{name}: {'stopped' if disabled else 'running'}")
-
-
 @promotions.command(name="disable")
 @click.argument("name")
 @click.option("--note", help="why (kept in the store)")
-@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
-@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+@_store_switch
 def promotions_disable(name: str, note: str | None, rules_path: str, store: str) -> None:
     """Stop promotion NAME now: no cart gets it, no redemption is recorded."""
-    _switch(name, rules_path, store, True, note)
+    _switch(name, rules_path, store, lambda engine: engine.disable(name, note), "stopped")
 
 
 @promotions.command(name="enable")
 @click.argument("name")
-@click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))
-@click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
+@_store_switch
 def promotions_enable(name: str, rules_path: str, store: str) -> None:
     """Restart promotion NAME."""
-    _switch(name, rules_path, store, False, None)
+    _switch(name, rules_path, store, lambda engine: engine.enable(name), "running")
 
 
 def main() -> None:
