@@ -624,7 +624,7 @@ def _evaluation_table(result: Any, tz: Any) -> str:
 
 @cli.group()
 def codes() -> None:
-    """Pools of unique codes: generate or import them into the store."""
+    """Pools of unique codes: generate or import them into the store, void or restore one."""
 
 
 @codes.command(name="generate")
@@ -664,6 +664,9 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
             try:
                 write_csv(issued, handle)
                 handle.close()
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(handle.name, 0o666 & ~umask)  # as an ordinary file (a temporary file is private)
                 os.replace(handle.name, out)  # type: ignore[arg-type]
             except OSError as error:
                 _fail(f"--out: {len(issued):,} codes were issued and stored, but writing {out} failed "
@@ -692,7 +695,7 @@ def codes_import(promotion: str, file: str, rules_path: str, store: str) -> None
         count = engine.import_codes(promotion, read_csv(file))
     except (KeyError, ValueError) as error:
         _fail(f"{file}: {str(error).strip(chr(34))}")
-    click.echo(f"{promotion}: {count:,} codes imported")
+    click.echo(f"{promotion}: {_count(count, 'code')} imported")
 
 
 def _store_switch(command: Any) -> Any:
@@ -701,16 +704,17 @@ def _store_switch(command: Any) -> Any:
     return click.option("--rules", "rules_path", default=".", show_default=True, type=click.Path(exists=True))(command)
 
 
-def _switch(subject: str, rules_path: str, store: str, act: Any, done: str) -> None:
-    """Switch one thing in the store (stop a promotion, void a code), or say why not."""
+def _switch(subject: str, rules_path: str, store: str, act: Any, done: str, unchanged: str | None = None) -> None:
+    """Switch one thing in the store (stop a promotion, void a code), or say why not; `unchanged`
+    is said when `act` returns False (it was so already)."""
     from relance.engine.context import DataError
 
     engine = _checkout_engine(rules_path, store)
     try:
-        act(engine)
+        changed = act(engine)
     except (KeyError, DataError) as error:
         _fail(str(error).strip('"'))
-    click.echo(f"{subject}: {done}")
+    click.echo(f"{subject}: {unchanged if changed is False and unchanged else done}")
 
 
 @codes.command(name="void")
@@ -719,7 +723,7 @@ def _switch(subject: str, rules_path: str, store: str, act: Any, done: str) -> N
 @_store_switch
 def codes_void(code: str, note: str | None, rules_path: str, store: str) -> None:
     """Cancel one pool code CODE now (leaked, sent by mistake); the rest of its pool keeps serving."""
-    _switch(code, rules_path, store, lambda engine: engine.void_code(code, note), "voided")
+    _switch(code, rules_path, store, lambda engine: engine.void_code(code, note), "voided", "already voided")
 
 
 @codes.command(name="restore")
@@ -727,7 +731,7 @@ def codes_void(code: str, note: str | None, rules_path: str, store: str) -> None
 @_store_switch
 def codes_restore(code: str, rules_path: str, store: str) -> None:
     """Make a voided code CODE serve again."""
-    _switch(code, rules_path, store, lambda engine: engine.restore_code(code), "restored")
+    _switch(code, rules_path, store, lambda engine: engine.restore_code(code), "restored", "was not voided")
 
 
 @cli.group()

@@ -267,7 +267,12 @@ promotion social:
     assert [r.reason for r in stopped.value.refusals] == ["code_voided"]
     with e.store.engine.connect() as conn:
         assert conn.execute(select(S.codes.c.void_note).where(S.codes.c.code == leaked)).scalar() == "posted on a forum"
-    e.restore_code(leaked, now=later)
+    assert e.void_code(leaked, note="again", now=later) is False  # voided already: the first note stays
+    with pytest.raises(relance.DataError, match="note: expected text, not 123"):
+        e.void_code(other, note=123)  # type: ignore[arg-type]
+    with pytest.raises(relance.DataError, match=r"note: expected text, not \['x'\]"):
+        e.disable("welcome", note=["x"])  # type: ignore[arg-type]
+    assert e.restore_code(leaked, now=later) is True and e.restore_code(leaked, now=later) is False
     assert e.redeem(e.evaluate(c, codes=[leaked], now=later), "o1", now=later).redemptions
     with pytest.raises(KeyError, match="no code 'WELC-0000' in the store"):
         e.void_code("WELC-0000")
@@ -289,8 +294,8 @@ promotion perk "Members' free shipping":
         found = e.evaluate(c, contact, now=now).refusal("perk")
         return None if found is None else found.message
 
-    week = "this promotion cannot be used any more: you have already used it this week"
-    month = "this promotion cannot be used any more: you have already used it this month"
+    week = "this promotion cannot be used again this week: you have already used it this week"
+    month = "this promotion cannot be used again this month: you have already used it this month"
     first, second = NOW - dt.timedelta(days=14), NOW - dt.timedelta(days=7)  # Mondays 9 and 16 November
     e.redeem(e.evaluate(c, CONTACT, now=first), "o1", now=first)
     assert refusal(first + dt.timedelta(days=2)) == week
@@ -300,6 +305,17 @@ promotion perk "Members' free shipping":
     assert refusal(NOW) == month  # a new week, but the second use of November
     december = dt.datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Tuesday 1 December, 00:00 in Paris
     assert refusal(december - dt.timedelta(seconds=1)) == month and refusal(december) is None
+
+
+@pytest.mark.parametrize("limit, hint", [
+    ("1 per month per contact", "write `1 per contact per month`"),
+    ("1 per code per day", "a customer's uses per period: `1 per contact per day` (or `week`, `month`)"),
+])
+def test_a_limit_per_period_is_a_customer_s(tmp_path: Path, limit: str, hint: str) -> None:
+    with pytest.raises(relance.RuleSetError) as refused:
+        engine(tmp_path, f"promotion p:\n    reward free shipping\n    limit {limit}\n")
+    [problem] = [d for d in refused.value.diagnostics if d.code == "E343"]
+    assert (problem.line, problem.hint) == (3, hint)
 
 
 def test_budget_caps_the_last_discount_then_refuses(tmp_path: Path) -> None:
@@ -464,6 +480,32 @@ promotion early:
     assert states == ["redeemed", "released", "released", "reserved"]
 
 
+def test_a_cart_s_own_reservation_key_makes_a_new_hold(tmp_path: Path) -> None:
+    """`key=` chosen by the shop (the cart's id, say) and given again after the cart changed, or
+    after its hold ran out: the cart holds anew, it is not answered with the old receipt."""
+    e = engine(tmp_path, '''
+promotion early:
+    code "EARLY"
+    reward 10% off order
+    limit 1 total
+''')
+    small, big = cart(("A", "x", 1, "20.00")), cart(("A", "x", 1, "30.00"))
+    e.reserve(e.evaluate(small, codes=["EARLY"], now=NOW), "cart-a", key="cart-a", now=NOW)
+    changed = e.reserve(e.evaluate(big, codes=["EARLY"], now=NOW, reservation="cart-a"), "cart-a", key="cart-a", now=NOW)
+    assert not changed.replayed and [r.amount_minor for r in changed.redemptions] == [300]
+    later = NOW + dt.timedelta(minutes=20)  # the 15-minute hold ran out
+    renewed = e.reserve(e.evaluate(big, codes=["EARLY"], now=later), "cart-a", key="cart-a", now=later)
+    assert not renewed.replayed and renewed.expires_at == later + dt.timedelta(minutes=15)
+    assert e.evaluate(big, codes=["EARLY"], now=later).refusal("EARLY").reason == "usage_limit_reached"
+    with pytest.raises(relance.RedemptionError, match="already used for the hold of cart 'cart-a'"):
+        e.reserve(e.evaluate(big, codes=["EARLY"], now=later), "cart-b", key="cart-a", now=later)
+    with pytest.raises(relance.RedemptionError, match="no reservation has the key 'nope'"):
+        e.redeem(e.evaluate(big, codes=["EARLY"], now=later), "o1", reservation="nope", now=later)
+    with pytest.raises(relance.DataError, match="reservation: expected the key"):
+        e.release(None)  # type: ignore[arg-type]
+    e.redeem(e.evaluate(big, codes=["EARLY"], now=later, reservation="cart-a"), "o1", reservation="cart-a", now=later)
+
+
 def test_qualify_says_what_is_missing(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion ship "free shipping":
@@ -477,6 +519,25 @@ promotion three "a third item":
     found = {o.promotion: o for o in e.qualify(cart(("A", "x", 1, "38.00")), now=NOW)}
     assert found["ship"].amount == eur("12.00") and found["ship"].message == "add 12.00 EUR for free shipping"
     assert found["three"].message == "add 2 more items for a third item"
+
+
+def test_qualify_does_not_offer_a_promotion_its_limits_refuse(tmp_path: Path) -> None:
+    """Sold out, or its budget spent: adding to the cart would not get it."""
+    e = engine(tmp_path, '''
+promotion once "5 off from 50, once":
+    when cart.subtotal >= 50 EUR
+    reward 5 EUR off order
+    limit 1 total
+promotion mine "2 off from 50, once per customer":
+    when cart.subtotal >= 50 EUR
+    reward 2 EUR off order
+    limit 1 per contact
+''')
+    small, big = cart(("A", "x", 1, "9.00")), cart(("A", "x", 1, "60.00"))
+    assert {o.promotion for o in e.qualify(small, CONTACT, now=NOW)} == {"once", "mine"}
+    e.redeem(e.evaluate(big, CONTACT, now=NOW), "o1", now=NOW)
+    assert e.qualify(small, CONTACT, now=NOW) == []
+    assert [o.promotion for o in e.qualify(small, {**CONTACT, "id": "c2"}, now=NOW)] == ["mine"]
 
 
 def test_currency_and_bad_data(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -190,6 +191,14 @@ def test_checkout_commands_open_an_existing_store_only(tmp_path: Path) -> None:
     assert code == 2 and "has no relance tables" in out
     with sqlite3.connect(foreign) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["users"]
+    empty, text = tmp_path / "empty.db", tmp_path / "notes.db"
+    empty.touch()
+    text.write_text("hello\n")
+    for path, why in ((empty, "has no relance tables"), (text, "is not a store: file is not a database")):
+        code, out = run("promotions", "disable", "welcome_coupon", "--rules", str(EXAMPLES), "--store", f"sqlite:///{path}")
+        assert code == 2 and why in out, out
+    assert empty.read_bytes() == b"" and text.read_text() == "hello\n"  # opened read-only, left as they were
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("empty", "notes"))) == ["empty.db", "notes.db"]
 
 
 def test_codes_generate_writes_its_file_or_issues_nothing(tmp_path: Path) -> None:
@@ -211,6 +220,12 @@ def test_codes_generate_writes_its_file_or_issues_nothing(tmp_path: Path) -> Non
     assert run(*generate, "--contact", " ")[0] == 2 and stored() == 0
     assert run(*generate, "--out", str(earlier))[0] == 0 and stored() == 5
     assert len(earlier.read_text().split()) == 6 and list(tmp_path.glob("*.part")) == []
+    umask = os.umask(0o022)
+    try:
+        assert run(*generate, "--out", str(tmp_path / "mailing.csv"))[0] == 0
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "mailing.csv").stat().st_mode & 0o777 == 0o644  # readable by the mailing tool, as any new file
 
 
 def test_test_file_errors_are_not_failed_cases(rules: Path) -> None:

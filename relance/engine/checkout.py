@@ -709,6 +709,15 @@ class Checkout:
             raise _Refused(*refused)
         return None if limits.budget_minor is None else limits.budget_minor - used.spent_minor
 
+    def limit_refusal(self, promotion: Promotion, code: str | None) -> str | None:
+        """Why the promotion's limits or budget keep it from this customer now, or None: `qualify`
+        offers only what adding to the cart can get (the condition is checked before the limits)."""
+        try:
+            self.check_limits(promotion, _Candidate(promotion, code, normalize_code(code) if code else None))
+        except _Refused as refused:
+            return refused.reason
+        return None
+
     def failing(self, promotion: Promotion, ctx: Context) -> FailedCondition | None:
         when = promotion.when
         if when is None:
@@ -740,17 +749,17 @@ def over_limit(promotion: Promotion, used: Usage, contact_id: str | None, code_k
     limits = promotion.limits
     if limits.by_contact and contact_id is None:
         return "contact_required", "sign in to use this promotion (it is limited per customer)"
-    checks = ((limits.total, used.total, "all its uses are taken"),
-              (limits.per_contact, used.contact, "you have already used it"),
-              (limits.per_contact_day, used.contact_day, "you have already used it today"),
-              (limits.per_contact_week, used.contact_week, "you have already used it this week"),
-              (limits.per_contact_month, used.contact_month, "you have already used it this month"),
-              (limits.per_day, used.day, "today's uses are all taken"),
-              (limits.per_week, used.week, "this week's uses are all taken"),
-              (limits.per_month, used.month, "this month's uses are all taken"))
+    checks = ((limits.total, used.total, "any more: all its uses are taken"),
+              (limits.per_contact, used.contact, "any more: you have already used it"),
+              (limits.per_contact_day, used.contact_day, "again today: you have already used it today"),
+              (limits.per_contact_week, used.contact_week, "again this week: you have already used it this week"),
+              (limits.per_contact_month, used.contact_month, "again this month: you have already used it this month"),
+              (limits.per_day, used.day, "again today: today's uses are all taken"),
+              (limits.per_week, used.week, "again this week: this week's uses are all taken"),
+              (limits.per_month, used.month, "again this month: this month's uses are all taken"))
     for limit, count, why in checks:
         if limit is not None and count + 1 > limit:
-            return "usage_limit_reached", f"this promotion cannot be used any more: {why}"
+            return "usage_limit_reached", f"this promotion cannot be used {why}"
     if limits.per_code is not None and code_key is not None and used.codes.get(code_key, 0) + 1 > limits.per_code:
         return "usage_limit_reached", "this code has already been used"
     if limits.budget_minor is not None and used.spent_minor + amount > limits.budget_minor:

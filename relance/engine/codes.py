@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Connection, Engine, String, column, literal, select, table, text, true
+from sqlalchemy import Connection, Engine, String, bindparam, column, literal, select, table, text, true
 
 from relance.engine import store
 from relance.engine.checkout import CodeRow
@@ -362,7 +362,8 @@ def issue_codes(engine: Engine, promotion: str, pattern: Pattern | str, count: i
     issued: list[str] = []
     # the promotion's codes already issued (of this pattern, as a pool has one) take room too; read
     # before the transaction, whose first statement must be a write (a SQLite transaction that
-    # reads first cannot write once another connection has written meanwhile)
+    # reads first cannot write once another connection has written meanwhile). Two issuers at once
+    # may both pass this check: harmless, the draws below are bounded and refuse a crowded pattern.
     with engine.connect() as conn:
         _check_room(pattern, count, conn.execute(_ISSUED, {"promotion": promotion}).scalar_one())
     with engine.begin() as conn:
@@ -499,13 +500,20 @@ def find_code(conn: Connection, code: str) -> CodeRow | None:
                    issued_at=row.issued_at, expires_at=row.expires_at, voided_at=row.voided_at)
 
 
-_VOID = text("UPDATE codes SET voided_at = :at, void_note = :note WHERE code_key = :key")
+_VOID = text("UPDATE codes SET voided_at = :at, void_note = :note WHERE code_key = :key AND voided_at IS NULL"
+             ).bindparams(bindparam("at", type_=UTCDateTime))
+_RESTORE = text("UPDATE codes SET voided_at = NULL, void_note = NULL WHERE code_key = :key AND voided_at IS NOT NULL")
 
 
-def void_code(conn: Connection, code: str, at: dt.datetime | None, note: str | None = None) -> bool:
-    """Cancel one stored code from `at` (None: restore it); whether the code exists."""
+def void_code(conn: Connection, code: str, at: dt.datetime | None, note: str | None = None) -> bool | None:
+    """Cancel one stored code from `at` (None: restore it). True if that changed it, False if it
+    was so already (a second void keeps the first time and note), None if no such code."""
     key = normalize(code)
-    return bool(key) and conn.execute(_VOID, {"key": key, "at": at, "note": note}).rowcount > 0
+    if not key:
+        return None
+    if conn.execute(_VOID if at is not None else _RESTORE, {"key": key, "at": at, "note": note}).rowcount:
+        return True
+    return False if find_code(conn, key) is not None else None
 
 
 # ---- files ----

@@ -197,6 +197,8 @@ class Ledger:
                 transaction.rollback()
                 transaction = conn.begin()
                 batches = S.redemption_batches
+                if kind == "reserve" and _held_cart(conn, key) == order_id:
+                    _release(conn, key)  # a cart's own key again (its cart changed, its hold ran out): a new hold
                 claimed = conn.execute(update(batches).where(  # an order rolled back may be redeemed again
                     batches.c.key == key, batches.c.order_id == order_id, batches.c.kind == kind,
                     batches.c.state.in_(("rolled_back", "released"))).values(
@@ -208,7 +210,11 @@ class Ledger:
                 # a cart holds once: its new hold replaces the earlier ones, and redeeming it drops
                 # them all (whichever of its keys is given); counted after, in this transaction
                 if reservation is not None:
-                    _release_cart(conn, _held_cart(conn, reservation))
+                    held = _held_cart(conn, reservation)
+                    if held is None:
+                        raise RedemptionError(f"no reservation has the key {reservation!r} (give the `key` of the "
+                                              "receipt `reserve` returned)")
+                    _release_cart(conn, held)
                 if expires_at is not None:
                     _release_cart(conn, order_id, keep=key)
                 refusals = self._check(conn, rules, evaluation, now, reservation)
@@ -237,13 +243,14 @@ class Ledger:
         with self._locked() as conn:
             row = conn.execute(select(S.redemption_batches).where(S.redemption_batches.c.key == key)).one()
         if row.order_id != order_id or row.kind != kind:
-            raise RedemptionError(f"the key {key!r} was already used for {row.kind} of order {row.order_id!r}")
+            what = "the hold of cart" if row.kind == "reserve" else "the redemption of order"
+            raise RedemptionError(f"the key {key!r} was already used for {what} {row.order_id!r}")
         data = row.result
         first = tuple(Redemption(**r) for r in data["redemptions"])
         if sorted(map(_same_as, first)) != sorted(map(_same_as, asked)):
             raise RedemptionError(f"order {order_id!r} was already recorded with other promotions or amounts "
-                                  f"({_listed(first)}; asked now: {_listed(asked)}): roll it back first, or "
-                                  "give this evaluation its own idempotency key")
+                                  f"({_listed(first)}; asked now: {_listed(asked)}): to record the order as it is "
+                                  "now, roll it back first")
         return Receipt(key, order_id, kind, first,
                        dt.datetime.fromisoformat(data["at"]),
                        dt.datetime.fromisoformat(data["expires_at"]) if data.get("expires_at") else None,
@@ -311,8 +318,9 @@ class Ledger:
         self.forget()
         return int(result.rowcount or 0)
 
-    def void_code(self, code: str, voided: bool, now: dt.datetime, note: str | None = None) -> bool:
-        """Cancel one pool code from `now` (or restore it); whether the code is stored."""
+    def void_code(self, code: str, voided: bool, now: dt.datetime, note: str | None = None) -> bool | None:
+        """Cancel one pool code from `now` (or restore it): whether that changed it, None if no
+        such code is stored."""
         with self.lock, self.engine.begin() as conn:
             found = void_code(conn, code, now if voided else None, note if voided else None)
         self.forget()

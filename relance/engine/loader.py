@@ -497,9 +497,10 @@ def _check_limits(clause: A.LimitClause, checker: Checker) -> None:
             checker.error(limit, "E340", "this limit is given twice")
         seen.add(key)
         if limit.period is not None and (limit.unit != "contact" or limit.period not in ("day", "week", "month")):
+            swapped = limit.period == "contact" and limit.unit in ("day", "week", "month")
             checker.error(limit, "E343", f"`per {limit.unit} per {limit.period}` is not a limit",
-                          f"a customer's uses per period: `{limit.count} per contact per day` (or `week`, "
-                          "`month`)")
+                          f"write `{limit.count} per contact per {limit.unit}`" if swapped else
+                          f"a customer's uses per period: `{limit.count} per contact per day` (or `week`, `month`)")
         if limit.kind in ("per", "total") and limit.count < 1:
             checker.error(limit, "E341", "a limit must be at least 1",
                           "to stop a promotion, end its period with `valid until ...` or remove it")

@@ -8,9 +8,11 @@ replaces the current one only if it loads whole (`reload`): the previous one kee
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,10 +90,19 @@ def _exists(url: str) -> None:
     except ArgumentError:
         raise StoreError(f"not a database URL: {url!r} (e.g. sqlite:///relance.db, "
                          "postgresql://user@host/db)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).exists():
-        raise StoreError(f"no store at {url}: {Path(parsed.database).resolve()} does not exist (set one up with "
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.exists():
+        raise StoreError(f"no store at {url}: {path.resolve()} does not exist (set one up with "
                          f"`relance db upgrade --store {url}`)")
+    try:  # read-only: a file that is not a store is left exactly as it was
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{url} is not a store: {error}") from None
+    if "alembic_version" not in tables:
+        raise StoreError(f"{url} has no relance tables: set it up with `relance db upgrade --store {url}` first")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +228,9 @@ class Engine:
                                   when, expires_at=when + ttl)
 
     def release(self, reservation: str) -> int:
+        """Give back a cart's hold now (the cart was abandoned); how many promotions it held."""
+        if not isinstance(reservation, str) or not reservation.strip():
+            raise DataError(f"reservation: expected the key of a reserve receipt, not {reservation!r}")
         return self.ledger.release(reservation)
 
     def rollback(self, order_id: str) -> int:
@@ -229,32 +243,35 @@ class Engine:
         """Stop a promotion now, without a rule change (evaluation sees it within `cache_ttl`;
         redemption at once)."""
         self._known(promotion)
-        self.ledger.set_disabled(promotion, True, now or dt.datetime.now(UTC), note)
+        self.ledger.set_disabled(promotion, True, now or dt.datetime.now(UTC), _note(note))
 
     def enable(self, promotion: str, now: dt.datetime | None = None) -> None:
         self._known(promotion)
         self.ledger.set_disabled(promotion, False, now or dt.datetime.now(UTC))
 
-    def void_code(self, code: str, note: str | None = None, now: dt.datetime | None = None) -> None:
+    def void_code(self, code: str, note: str | None = None, now: dt.datetime | None = None) -> bool:
         """Cancel one pool code (leaked, sent by mistake) while the rest of its pool keeps
         serving: refused with `code_voided` from `now` (evaluation within `cache_ttl`, redemption
-        at once). Raises KeyError if no such code is stored (public codes live in the rules)."""
-        self._void(code, True, note, now)
+        at once). False if it was voided already (the first time and note are kept). Raises
+        KeyError if no such code is stored (public codes live in the rules)."""
+        return self._void(code, True, _note(note), now)
 
-    def restore_code(self, code: str, now: dt.datetime | None = None) -> None:
-        """Undo `void_code`."""
-        self._void(code, False, None, now)
+    def restore_code(self, code: str, now: dt.datetime | None = None) -> bool:
+        """Undo `void_code`; False if the code was not voided."""
+        return self._void(code, False, None, now)
 
-    def _void(self, code: str, voided: bool, note: str | None, now: dt.datetime | None) -> None:
+    def _void(self, code: str, voided: bool, note: str | None, now: dt.datetime | None) -> bool:
         if not isinstance(code, str) or not code.strip():
             raise DataError(f"code: expected a non-empty string, not {code!r}")
-        if not self.ledger.void_code(code, voided, _clock(now), note):
+        changed = self.ledger.void_code(code, voided, _clock(now), note)
+        if changed is None:
             from relance.engine.promotion import normalize_code
 
             public = self.rules.public_codes.get(normalize_code(code))
             raise KeyError(f"no code {code!r} in the store" + (
                 f"; it is the public code of `{public.name}`, written in the rules: stop the promotion "
                 "(`disable`) or change its rule" if public is not None else ""))
+        return changed
 
     def issue_codes(self, promotion: str, count: int, contact_id: str | None = None,
                     now: dt.datetime | None = None) -> list[str]:
@@ -315,7 +332,8 @@ def opportunities(rules: RuleSet, ctx: Context, store: Any, codes: Sequence[str]
     for refusal in result.refused:
         promotion = rules.promotions.get(refusal.promotion or "")
         seen = checkout.unmet.get(refusal.promotion or "")
-        if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None or seen is None:
+        if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None or seen is None \
+                or checkout.limit_refusal(promotion, refusal.code) is not None:  # sold out, budget spent
             continue
         gaps = tuple(missing(rules, promotion.when, seen))
         if not all(gap.reachable for gap in gaps):
@@ -333,6 +351,13 @@ def _clock(now: Any) -> dt.datetime:
     if now.year not in CLOCK_YEARS:
         raise DataError(f"now: {now} is out of range (years {CLOCK_YEARS.start} to {CLOCK_YEARS.stop - 1})")
     return now
+
+
+def _note(note: Any) -> str | None:
+    """A note kept in the store beside a stop or a void: text, or nothing."""
+    if note is not None and not isinstance(note, str):
+        raise DataError(f"note: expected text, not {note!r}")
+    return note
 
 
 MAX_CODES = 20

@@ -296,7 +296,8 @@ def _register_sqlite(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function(name, arity, fn, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode=WAL")  # see docs/architecture.md: one synced file per commit
+    cursor.execute("PRAGMA synchronous=FULL")  # a committed redemption survives a power cut
     cursor.close()
 
 
