@@ -362,6 +362,17 @@ promotion social:
     assert e.redeem(result, "o2", now=NOW).redemptions
 
 
+def test_redeem_refuses_an_evaluation_that_does_not_total_what_the_order_is_paid(tmp_path: Path) -> None:
+    """The cart changed after it was evaluated: the discounts of the old cart are not recorded."""
+    e = engine(tmp_path, 'promotion flash:\n    code "FLASH"\n    reward 10% off order\n')
+    stale = e.evaluate(cart(("A", "x", 1, "10.00")), codes=["FLASH"], now=NOW)
+    with pytest.raises(relance.RedemptionError, match=r"the order is paid 19\.00 EUR, its evaluation totals 9\.00 EUR"):
+        e.redeem(stale, "o1", now=NOW, total="19.00")
+    with pytest.raises(relance.DataError, match="total: "):
+        e.redeem(stale, "o1", now=NOW, total=9.0)  # type: ignore[arg-type]
+    assert e.redeem(stale, "o1", now=NOW, total="9.00 EUR").redemptions
+
+
 def test_an_order_redeemed_again_with_other_promotions_is_refused_not_replayed(tmp_path: Path) -> None:
     """A retry is answered with the first receipt; another cart under the same order id is an
     error, else its promotions would silently go unrecorded."""

@@ -169,6 +169,11 @@ def _bare(value: Any, currency: str) -> Any:
     return value
 
 
+def amount_in(value: Any, currency: str) -> Money:
+    """An amount as a shop gives it (`"12.50"`, `12`, `"12.50 EUR"`), a bare one in `currency`."""
+    return value if isinstance(value, Money) else _money(_bare(value, currency))
+
+
 def _item_money(value: Any, info: ValidationInfo) -> Money:
     """An item's amount: a bare one is in the currency of its cart or order (validation context)."""
     if not isinstance(value, Money):

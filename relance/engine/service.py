@@ -24,8 +24,8 @@ from relance.engine import store as S
 from relance.engine.checkout import Checkout, Evaluation, evaluate
 from relance.engine.context import Context, DataError
 from relance.engine.explain import Missing, missing, upsell
-from relance.engine.ledger import Ledger, Receipt
-from relance.engine.models import CLOCK_YEARS, Cart, Contact
+from relance.engine.ledger import Ledger, Receipt, RedemptionError
+from relance.engine.models import CLOCK_YEARS, Cart, Contact, amount_in
 from relance.engine.money import Money
 from relance.engine.ruleset import RuleSet
 from relance.engine.runtime import shift
@@ -207,12 +207,20 @@ class Engine:
     # ---- writes ----
 
     def redeem(self, evaluation: Evaluation, order_id: str, idempotency_key: str | None = None,
-               now: dt.datetime | None = None, reservation: str | None = None) -> Receipt:
+               now: dt.datetime | None = None, reservation: str | None = None,
+               total: Money | str | None = None) -> Receipt:
         """Record every promotion of `evaluation` for this order, all or none, after counting the
         limits again inside the transaction. The same key (default: the order id) twice records
-        once and returns the first receipt. Raises RedemptionError with the refusals."""
+        once and returns the first receipt. `total`, the amount the order is paid, must be the
+        evaluation's total (an evaluation made before the cart last changed is refused instead of
+        recording discounts the order did not get). Raises RedemptionError with the refusals."""
         when = _clock(now)
         _check_redemption(evaluation, order_id, idempotency_key)
+        if total is not None:
+            paid = _paid(total, evaluation.currency)
+            if paid != evaluation.total:
+                raise RedemptionError(f"the order is paid {paid}, its evaluation totals {evaluation.total}: "
+                                      "evaluate the order's final cart again, then redeem that evaluation")
         key = idempotency_key or f"order:{order_id}"
         return self.ledger.record(self.rules, evaluation, order_id, key, when, reservation=reservation)
 
@@ -351,6 +359,14 @@ def _clock(now: Any) -> dt.datetime:
     if now.year not in CLOCK_YEARS:
         raise DataError(f"now: {now} is out of range (years {CLOCK_YEARS.start} to {CLOCK_YEARS.stop - 1})")
     return now
+
+
+def _paid(total: Any, currency: str) -> Money:
+    """The amount an order is paid, as Money (`"63.90"` is in the evaluation's currency)."""
+    try:
+        return amount_in(total, currency)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"total: {error}") from None
 
 
 def _note(note: Any) -> str | None:
