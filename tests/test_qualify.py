@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import relance
-from relance.engine.explain import Missing, missing, upsell
+from relance.engine.explain import Missing, excluded_items, missing, to_add, upsell
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # a Monday, 11:00 in Paris
 DE = {"id": "c-de", "country": "DE", "created_at": "2026-01-01T00:00:00Z"}
@@ -32,10 +32,14 @@ def eur(text: str) -> relance.Money:
     return relance.Money(Decimal(text), "EUR")
 
 
-def gaps(tmp_path: Path, condition: str, basket: dict, contact: dict | None = None) -> list[Missing]:
-    """What `missing` says of one condition, on a cart no other promotion changes."""
-    e = engine(tmp_path, f"promotion p:\n    when {condition}\n    reward 1 EUR off order\n")
-    return missing(e.rules, e.rules.promotions["p"].when, e.context(basket, contact, NOW))
+def gaps(tmp_path: Path, condition: str, basket: dict, contact: dict | None = None,
+         exclude: str | None = None) -> list[Missing]:
+    """What `missing` says of one condition, on a cart no other promotion changes (`exclude`:
+    the filter of the promotion's `exclude items where`)."""
+    clause = "" if exclude is None else f"    exclude items where {exclude}\n"
+    e = engine(tmp_path, f"promotion p:\n    when {condition}\n{clause}    reward 1 EUR off order\n")
+    promotion = e.rules.promotions["p"]
+    return missing(e.rules, promotion.when, e.context(basket, contact, NOW), excluded_items(promotion))
 
 
 SOCKS40 = cart(("socks", 1, "40.00"))
@@ -163,3 +167,131 @@ def test_upsell_merges_gaps_into_one_message() -> None:
         "add 12.00 EUR for free shipping"
     assert upsell("a third item", [items]) == "add 2 more items for a third item"
     assert upsell("one", [Missing("count(cart.items) >= 2", units=1)]) == "add 1 more item for one"
+
+
+# ---- 4. gaps on different items add up ----
+
+SHOES30_SOCKS30 = ('cart.subtotal >= 50 EUR and sum(cart.items.total where category == "shoes") >= 30 EUR'
+                   ' and sum(cart.items.total where category == "socks") >= 30 EUR')
+HAT10 = cart(("hats", 1, "10.00"))
+
+
+def test_amounts_on_different_items_add_up(tmp_path: Path) -> None:
+    found = gaps(tmp_path, SHOES30_SOCKS30, HAT10)
+    assert [g.amount for g in found] == [eur("40.00"), eur("30.00"), eur("30.00")]
+    assert to_add(found) == (eur("60.00"), None)  # 30 of shoes and 30 of socks, which make the 40 too
+    assert upsell("P", found) == ('add 60.00 EUR including 30.00 EUR of items where category is "shoes", '
+                                  '30.00 EUR of items where category is "socks" for P')
+
+
+def test_the_amount_on_any_item_counts_when_it_is_more_than_the_sum() -> None:
+    whole = Missing("cart.subtotal >= 100 EUR", eur("70.00"))
+    shoes = Missing("s", eur("30.00"), where='category == "shoes"')
+    socks = Missing("t", eur("20.00"), where='category == "socks"')
+    assert to_add([whole, shoes, socks]) == (eur("70.00"), None)
+    assert upsell("P", [whole, shoes, socks]) == ('add 70.00 EUR including 30.00 EUR of items where category is '
+                                                  '"shoes", 20.00 EUR of items where category is "socks" for P')
+
+
+def test_gaps_on_the_same_items_take_the_largest_and_overlapping_filters_the_sum() -> None:
+    small = Missing("a", eur("30.00"), where='category == "shoes"')
+    large = Missing("b", eur("50.00"), where='category == "shoes"')
+    red = Missing("c", eur("20.00"), where='colour == "red"')  # red shoes pass both: the sum is safe
+    assert to_add([small, large]) == (eur("50.00"), None)
+    assert to_add([large, red]) == (eur("70.00"), None)
+
+
+def test_numbers_of_items_add_up_like_amounts(tmp_path: Path) -> None:
+    found = gaps(tmp_path, 'count(cart.items) >= 3 and count(cart.items where category == "shoes") >= 2'
+                 ' and any(cart.items where category == "socks")', HAT10)
+    assert [g.units for g in found] == [2, 2, 1]
+    assert to_add(found) == (None, 3)
+    assert upsell("P", found) == ('add 3 more items including 2 items where category is "shoes", '
+                                  '1 item where category is "socks" for P')
+
+
+def test_upsell_words_the_numbers_not_the_messages() -> None:
+    # no message given: the words come from the amounts and filters alone
+    whole = Missing("cart.subtotal >= 50 EUR", eur("40.00"))
+    shoes = Missing("s", eur("45.00"), where='category == "shoes"')
+    two = Missing("count(cart.items) >= 3", units=2)
+    assert upsell("P", [whole, shoes, two]) == 'add 45.00 EUR of items where category is "shoes" and 2 more items for P'
+    assert to_add([whole, shoes, two]) == (eur("45.00"), 2)
+
+
+def test_nothing_to_add_counts_with_a_part_adding_cannot_meet() -> None:
+    assert to_add([Missing("cart.subtotal >= 50 EUR", eur("40.00")), Missing('contact.country == "FR"')]) == \
+        (None, None)
+
+
+def test_qualify_asks_for_the_sum_of_amounts_on_different_items(tmp_path: Path) -> None:
+    e = engine(tmp_path, f'promotion p "P":\n    when {SHOES30_SOCKS30}\n    reward 5 EUR off order\n')
+    [offer] = e.qualify(HAT10, now=NOW)
+    assert offer.message.startswith("add 60.00 EUR including ")
+    assert offer.amount == eur("60.00")
+
+
+# ---- 5. what the promotion excludes counts for nothing ----
+
+GIFT = 'category == "gift-cards"'
+
+
+def test_the_items_to_add_must_not_be_excluded(tmp_path: Path) -> None:
+    [whole] = gaps(tmp_path, "cart.subtotal >= 50 EUR", cart(("socks", 1, "20.00")), exclude=GIFT)
+    assert (whole.amount, whole.where) == (eur("30.00"), 'not (category == "gift-cards")')
+    assert whole.message == 'add 30.00 EUR of items where category is not "gift-cards"'
+    assert whole.any_item
+    assert upsell("P", [whole]) == 'add 30.00 EUR of items where category is not "gift-cards" for P'
+
+
+def test_a_filtered_gap_says_its_filter_and_the_exclusion(tmp_path: Path) -> None:
+    [shoes] = gaps(tmp_path, 'sum(cart.items.total where category == "shoes") >= 80 EUR', SOCKS40, exclude=GIFT)
+    assert shoes.where == 'category == "shoes" and not (category == "gift-cards")'
+    assert shoes.message == 'add 80.00 EUR of items where category is "shoes" and category is not "gift-cards"'
+    [one] = gaps(tmp_path / "any", 'any(cart.items where category == "shoes")', SOCKS40, exclude=GIFT)
+    [also] = gaps(tmp_path / "in", '"shoes" in cart.items.category', SOCKS40, exclude=GIFT)
+    assert one.where == also.where == shoes.where and (one.units, also.units) == (1, 1)
+    [either] = gaps(tmp_path / "or", 'cart.subtotal >= 50 EUR or contact.tier == "gold"', SOCKS40, DE, exclude=GIFT)
+    assert (either.amount, either.where) == (eur("10.00"), 'not (category == "gift-cards")')
+
+
+def test_a_negated_filter_reads_naturally(tmp_path: Path) -> None:
+    [gap] = gaps(tmp_path, "count(cart.items) >= 3", SOCKS40,
+                 exclude='category in ["gift-cards", "vouchers"] or sku == "X"')
+    assert gap.message == 'add 2 items where not (category is one of ["gift-cards", "vouchers"] or sku is "X")'
+    [single] = gaps(tmp_path / "in", "count(cart.items) >= 3", SOCKS40, exclude='category in ["gift-cards"]')
+    assert single.message == 'add 2 items where category is not one of ["gift-cards"]'
+
+
+def test_the_exclusion_is_the_promotions_filter(tmp_path: Path) -> None:
+    e = engine(tmp_path, f"""
+promotion plain:
+    when cart.subtotal >= 50 EUR
+    reward 1 EUR off order
+promotion some:
+    when cart.subtotal >= 50 EUR
+    exclude items where {GIFT}
+    reward 1 EUR off order
+promotion every:
+    when cart.subtotal >= 50 EUR
+    exclude items
+    reward 1 EUR off order
+""")
+    plain, some, every = (e.rules.promotions[n] for n in ("plain", "some", "every"))
+    assert excluded_items(plain) is None
+    assert excluded_items(some) == e.rules.promotions["some"].declaration.clauses[1].items.where
+    [gap] = missing(e.rules, every.when, e.context(SOCKS40, None, NOW), excluded_items(every))
+    assert not gap.reachable  # every item is excluded: nothing added counts
+
+
+def test_qualify_does_not_ask_for_excluded_items(tmp_path: Path) -> None:
+    e = engine(tmp_path, f"""
+promotion p "5 EUR off from 50 EUR":
+    when cart.subtotal >= 50 EUR
+    exclude items where {GIFT}
+    reward 5 EUR off order
+""")
+    [offer] = e.qualify(cart(("socks", 1, "20.00"), ("gift-cards", 1, "20.00")), now=NOW)
+    assert offer.amount == eur("30.00")  # the gift card does not count
+    assert offer.missing[0].where == 'not (category == "gift-cards")'
+    assert offer.message == 'add 30.00 EUR of items where category is not "gift-cards" for 5 EUR off from 50 EUR'

@@ -7,7 +7,7 @@ interpreter, so that the part it names is the part of the rule text that is fals
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from relance.engine.money import Money, quantum
 if TYPE_CHECKING:
     from relance.engine.checkout import FailedCondition
     from relance.engine.context import Context
+    from relance.engine.promotion import Promotion
     from relance.engine.ruleset import RuleSet
 
 
@@ -69,16 +70,24 @@ class Missing:
     `text` is the part as written in the rules (`cart.subtotal >= 50 EUR`). When adding to the
     cart can make it true, `amount` (an amount to add) or `units` (a number of items to add) says
     how much; `where`, when only some items count, is the filter they must pass, as written in
-    the rules (`category == "shoes"`), and `message` says it all for a shopper ("add 80.00 EUR of
-    items where category is \"shoes\""). When adding cannot make it true (the contact's country, a
-    date, the customer's history, an amount the cart must stay under), `amount`, `units` and
-    `message` are None and `reachable` is False."""
+    the rules (`category == "shoes"`, and `not (...)` of what the promotion excludes), and
+    `message` says it all for a shopper ("add 80.00 EUR of items where category is \"shoes\"").
+    `any_item` is True when the part counts every item the promotion sees (`cart.subtotal`): then
+    `where` is None, or only says what the promotion excludes. When adding cannot make it true
+    (the contact's country, a date, the customer's history, an amount the cart must stay under),
+    `amount`, `units` and `message` are None and `reachable` is False."""
 
     text: str
     amount: Money | None = None
     units: int | None = None
     where: str | None = None
     message: str | None = None
+    any_item: bool | None = None
+    """Defaults to `where is None`: a gap built by hand without a filter is on any item."""
+
+    def __post_init__(self) -> None:
+        if self.any_item is None:
+            object.__setattr__(self, "any_item", self.where is None)
 
     @property
     def reachable(self) -> bool:
@@ -86,64 +95,144 @@ class Missing:
         return self.amount is not None or self.units is not None
 
 
-def missing(rules: RuleSet, node: A.Expr, ctx: Context) -> list[Missing]:
+EVERY_ITEM = A.Bool(True)
+"""The exclusion of a bare `exclude items`: every item, so that nothing added counts."""
+
+
+def excluded_items(promotion: Promotion) -> A.Expr | None:
+    """The filter of the promotion's `exclude items where ...` (EVERY_ITEM for a bare `exclude
+    items`), or None: what it excludes does not count towards its condition."""
+    for clause in promotion.declaration.clauses:
+        if isinstance(clause, A.ExcludeClause):
+            return clause.items.where or EVERY_ITEM
+    return None
+
+
+def missing(rules: RuleSet, node: A.Expr, ctx: Context, excluded: A.Expr | None = None) -> list[Missing]:
     """For each false part: how much more the cart needs, when the part is a threshold on an
     amount or a count that grows as the customer adds to the cart (`cart.subtotal >= 50 EUR`,
     `count(cart.items where category == "shoes") >= 2`) or asks for an item the cart does not
     have (`any(cart.items where category == "shoes")`, `"shoes" in cart.items.category`); any other
-    false part is not reachable."""
+    false part is not reachable. `excluded` is the promotion's exclusion (`excluded_items`): items
+    it excludes count for nothing, so every filter to add says they must not be excluded."""
     interpreter = _interpreter(rules)
-    return [_missing(part, interpreter, ctx, rules) for part in false_parts(rules, node, ctx) or [node]]
+    return [_missing(part, interpreter, ctx, rules, excluded) for part in false_parts(rules, node, ctx) or [node]]
+
+
+def to_add(gaps: Sequence[Missing]) -> tuple[Money | None, int | None]:
+    """How much to add to meet every gap at once: the amount and the number of items (None for
+    one that no gap asks for, both None when a gap is not reachable).
+
+    Of gaps on the same items the largest covers the others. Gaps on different filters add up:
+    an item may pass only one of them (when it passes several, the sum is more than needed, never
+    less). Items of any filter count towards a gap on any item, which asks for at least its own."""
+    if not gaps or not all(g.reachable for g in gaps):
+        return None, None
+    amount = _total(gaps, amounts=True)
+    units = _total(gaps, amounts=False)
+    return (None if amount is None else Money(amount, _currency(gaps)),
+            None if units is None else int(units))
 
 
 def upsell(title: str, gaps: Sequence[Missing]) -> str:
     """The shopper's message for a promotion whose false parts are all reachable: "add 12.00 EUR
-    for Free shipping", "add 80.00 EUR of items where category is \"shoes\" for ...". Of the gaps
-    of one kind (an amount, a number of items) on the same items, the largest covers the others;
-    an amount on the whole cart includes the smaller amounts of some items. With a part that is
-    not reachable, the parts as written in the rules."""
+    for Free shipping", "add 80.00 EUR of items where category is \"shoes\" for ...", "add 60.00
+    EUR including 30.00 EUR of items where ..., 30.00 EUR of items where ... for ...": the figures
+    of `to_add`, then the parts of them that some items must make up. With a part that is not
+    reachable, the parts as written in the rules."""
     if not gaps or not all(g.reachable for g in gaps):
         return f"{title}: " + "; ".join(g.text for g in gaps)
-    largest: dict[tuple[bool, str | None], Missing] = {}
-    for gap in gaps:
-        key = (gap.amount is not None, gap.where)
-        kept = largest.get(key)
-        if kept is None or _size(gap) > _size(kept):
-            largest[key] = gap
-    whole = largest.pop((True, None), None)
-    amounts = [_told(g) for (is_amount, _), g in largest.items() if is_amount]
-    if whole is not None and all(_size(g) < _size(whole) for (is_amount, _), g in largest.items() if is_amount):
-        # items of some kind added count towards the whole cart too: the total, and what it includes
-        amounts = [_told(whole) + "".join(f"{' including ' if i == 0 else ', '}{t.removeprefix('add ')}"
-                                          for i, t in enumerate(amounts))]
-    texts = amounts + [_told(g) for (is_amount, _), g in largest.items() if not is_amount]
-    return " and ".join([texts[0], *(t.removeprefix("add ") for t in texts[1:])]) + f" for {title}"
+    amount, units = to_add(gaps)
+    told = [_told(gaps, Missing("", amount=amount)) if amount is not None else None,
+            _told(gaps, Missing("", units=units)) if units is not None else None]
+    return "add " + " and ".join(t for t in told if t) + f" for {title}"
 
 
 def _size(gap: Missing) -> Decimal:
     return gap.amount.amount if gap.amount is not None else Decimal(gap.units or 0)
 
 
-def _told(gap: Missing) -> str:
-    return gap.message or _says(gap.amount, gap.units, gap.where) or gap.text
+def _largest(gaps: Sequence[Missing], amounts: bool) -> tuple[Missing | None, list[Missing]]:
+    """Of the gaps of one kind (amounts, or numbers of items): the largest on any item, and the
+    largest on each filter."""
+    whole: Missing | None = None
+    by_filter: dict[str | None, Missing] = {}
+    for gap in gaps:
+        if (gap.amount is not None) != amounts or not gap.reachable:
+            continue
+        if gap.any_item:
+            whole = gap if whole is None or _size(gap) > _size(whole) else whole
+        elif gap.where not in by_filter or _size(gap) > _size(by_filter[gap.where]):
+            by_filter[gap.where] = gap
+    return whole, list(by_filter.values())
 
 
-def _missing(part: A.Expr, interpreter: Interpreter, ctx: Context, rules: RuleSet) -> Missing:
+def _total(gaps: Sequence[Missing], amounts: bool) -> Decimal | None:
+    """What meets every gap of one kind: at least the one on any item, at least the sum of the others."""
+    whole, filtered = _largest(gaps, amounts)
+    if whole is None and not filtered:
+        return None
+    return max(_size(whole) if whole is not None else Decimal(0), sum((_size(g) for g in filtered), Decimal(0)))
+
+
+def _currency(gaps: Sequence[Missing]) -> str:
+    return next(g.amount.currency for g in gaps if g.amount is not None)
+
+
+def _told(gaps: Sequence[Missing], total: Missing) -> str:
+    """One figure of `to_add` in words (`total` holds it), with the parts of it some items must
+    make up; a single part that is the whole figure is told alone."""
+    whole, filtered = _largest(gaps, total.amount is not None)
+    parts = [_what(g) for g in filtered]
+    if len(filtered) == 1 and _size(filtered[0]) == _size(total):
+        return parts[0]
+    head = _what(replace(total, where=whole.where if whole is not None else None))
+    return head + (" including " + ", ".join(parts) if parts else "")
+
+
+def _what(gap: Missing) -> str:
+    """A gap's figure and items in words, from its numbers (`80.00 EUR of items where ...`)."""
+    return _quantity(gap.amount, gap.units, _words(gap.where)) or gap.text
+
+
+def _words(where: str | None) -> str | None:
+    """A filter written as in the rules, as a shopper reads it (as written if it does not parse)."""
+    from relance.engine.parser import ParseFailure, parse_expression
+
+    if where is None:
+        return None
+    try:
+        return _readable(parse_expression(where))
+    except ParseFailure:
+        return where
+
+
+def _missing(part: A.Expr, interpreter: Interpreter, ctx: Context, rules: RuleSet,
+             excluded: A.Expr | None) -> Missing:
     text = format_expr(part)
     if isinstance(part, A.Logic) and part.op == "or":
         # reachable when one side is: the first one, as written, says what to add
         for side in (part.left, part.right):
-            gaps = missing(rules, side, ctx)
+            gaps = missing(rules, side, ctx, excluded)
             if len(gaps) == 1 and gaps[0].reachable:
-                gap = gaps[0]
-                return Missing(text, gap.amount, gap.units, gap.where, gap.message)
+                return replace(gaps[0], text=text)
         return Missing(text)
     found = _gap(part, interpreter, ctx)
-    if found is None:
+    if found is None or excluded == EVERY_ITEM:
         return Missing(text)
-    amount, units, where = found
+    amount, units, own = found
+    where = _allowed(own, excluded)
     return Missing(text, amount, units, None if where is None else format_expr(where),
-                   _says(amount, units, None if where is None else _readable(where)))
+                   _says(amount, units, None if where is None else _readable(where)), any_item=own is None)
+
+
+def _allowed(own: A.Expr | None, excluded: A.Expr | None) -> A.Expr | None:
+    """The filter added items must pass: the part's own, and not excluded by the promotion
+    (excluded items are not in the cart it sees, so adding them counts for nothing)."""
+    if excluded is None:
+        return own
+    kept = A.Not(excluded)
+    return kept if own is None else A.Logic("and", own, kept)
 
 
 def _gap(part: A.Expr, interpreter: Interpreter, ctx: Context) -> tuple[Money | None, int | None, A.Expr | None] | None:
@@ -205,11 +294,17 @@ def _grows(node: A.Expr) -> bool:
 def _says(amount: Money | None, units: int | None, where: str | None) -> str | None:
     """What to add, for a shopper: `add 12.00 EUR`, `add 80.00 EUR of items where ...`, `add 2 more
     items`, `add 1 item where ...`."""
+    quantity = _quantity(amount, units, where)
+    return None if quantity is None else f"add {quantity}"
+
+
+def _quantity(amount: Money | None, units: int | None, where: str | None) -> str | None:
+    """How much of which items: `12.00 EUR`, `80.00 EUR of items where ...`, `2 more items`, `1 item where ...`."""
     if amount is not None:
-        return f"add {amount}" + ("" if where is None else f" of items where {where}")
+        return f"{amount}" + ("" if where is None else f" of items where {where}")
     if units is not None:
         noun = "item" if units == 1 else "items"
-        return f"add {units} more {noun}" if where is None else f"add {units} {noun} where {where}"
+        return f"{units} more {noun}" if where is None else f"{units} {noun} where {where}"
     return None
 
 
@@ -217,11 +312,18 @@ _READ = {"==": "is", "!=": "is not", "in": "is one of", "not in": "is not one of
          ">": "is more than", "<=": "is at most", "<": "is less than"}
 """How a shopper reads the comparisons of a filter (`category == "shoes"`: category is "shoes")."""
 
+_OPPOSITE = {"==": "!=", "!=": "==", "in": "not in", "not in": "in"}
+"""`not (a == b)` reads as `a != b` (not the orders: `not (price >= 5)` is also true of no price)."""
+
 
 def _readable(node: A.Expr) -> str:
     """A filter of items as a shopper reads it; what has no plain words stays as written."""
     if isinstance(node, A.Compare) and node.op in _READ:
         return f"{format_expr(node.left)} {_READ[node.op]} {format_expr(node.right)}"
+    if isinstance(node, A.Not) and isinstance(node.operand, A.Compare) and node.operand.op in _OPPOSITE:
+        return _readable(A.Compare(_OPPOSITE[node.operand.op], node.operand.left, node.operand.right))
+    if isinstance(node, A.Not) and isinstance(node.operand, A.Logic):
+        return f"not ({_readable(node.operand)})"
     if isinstance(node, A.Logic):
         sides = []
         for side in (node.left, node.right):

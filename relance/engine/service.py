@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 from relance.engine import store as S
 from relance.engine.checkout import Checkout, Evaluation, evaluate
 from relance.engine.context import Context, DataError
-from relance.engine.explain import Missing, missing, upsell
+from relance.engine.explain import Missing, excluded_items, missing, to_add, upsell
 from relance.engine.ledger import Ledger, Receipt, RedemptionError
 from relance.engine.models import CLOCK_YEARS, Cart, Contact, amount_in
 from relance.engine.money import Money
@@ -117,8 +117,8 @@ class Opportunity:
     @property
     def amount(self) -> Money | None:
         """The amount to add to the cart, when that is all it lacks."""
-        amounts = [m.amount for m in self.missing if m.amount is not None]
-        return max(amounts, key=lambda m: m.amount) if amounts and len(amounts) == len(self.missing) else None
+        amount, units = to_add(self.missing)
+        return amount if units is None else None
 
 
 class Engine:
@@ -343,7 +343,7 @@ def opportunities(rules: RuleSet, ctx: Context, store: Any, codes: Sequence[str]
         if refusal.reason != "condition_not_met" or promotion is None or promotion.when is None or seen is None \
                 or checkout.limit_refusal(promotion, refusal.code) is not None:  # sold out, budget spent
             continue
-        gaps = tuple(missing(rules, promotion.when, seen))
+        gaps = tuple(missing(rules, promotion.when, seen, excluded_items(promotion)))
         if not all(gap.reachable for gap in gaps):
             continue  # adding to the cart cannot meet it (the contact's country, a date, a maximum): no upsell
         out.append(Opportunity(promotion.name, promotion.title, gaps, upsell(promotion.title or promotion.name, gaps)))
