@@ -46,7 +46,7 @@ from click.testing import CliRunner
 
 import relance
 from relance.cli import cli
-from relance.engine.testing import run_file, show
+from relance.engine.testing import run_one, show
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -320,7 +320,8 @@ def test_error_examples(block: Block, tmp_path: Path, shop: relance.RuleSet) -> 
 def test_test_file_examples(block: Block, tmp_path: Path, shop: relance.RuleSet) -> None:
     path = tmp_path / Path(block.attrs.get("file", "example.test.yaml")).name
     path.write_text(block.text, encoding="utf-8")
-    results, diagnostics = run_file(shop, path, path.name)
+    done = run_one(shop, path, path.name)
+    results, diagnostics = done.results, done.diagnostics
     assert not diagnostics, f"{block.where}: " + "; ".join(f"{d.code} {d.message}" for d in diagnostics)
     assert results, f"{block.where}: no test case found"
     failed = [r for r in results if not r.passed]
@@ -480,7 +481,7 @@ def _trigger_e004(tmp_path: Path) -> set[str]:
     folder = tmp_path / "dir.test.yaml"
     folder.mkdir()  # a folder where a test file is expected cannot be read as a file
     rules = relance.load(_empty_rules(tmp_path))
-    _, diagnostics = run_file(rules, folder, folder.name)
+    diagnostics = run_one(rules, folder, folder.name).diagnostics
     codes = {d.code for d in diagnostics}
     if hasattr(os, "geteuid") and os.geteuid() != 0:  # root reads any file: only a user can be refused
         locked = tmp_path / "locked"

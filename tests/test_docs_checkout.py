@@ -42,7 +42,7 @@ from test_docs import _transcript
 import relance
 from relance.cli import cli
 from relance.engine.checkout import REASONS
-from relance.engine.testing import run_file
+from relance.engine.testing import run_one
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "checkout.md"
@@ -196,7 +196,8 @@ def test_the_test_files_pass(block: Block, tmp_path: Path) -> None:
     write_workspace(tmp_path)
     path = tmp_path / block.attrs["file"]
     rules = relance.load(path.parent)
-    results, diagnostics = run_file(rules, path, block.attrs["file"])
+    done = run_one(rules, path, block.attrs["file"])
+    results, diagnostics = done.results, done.diagnostics
     assert not diagnostics, f"{block.where}: " + "; ".join(f"{d.code} {d.message}" for d in diagnostics)
     assert results, f"{block.where}: no test case found"
     failed = [r for r in results if not r.passed]

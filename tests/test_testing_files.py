@@ -56,7 +56,14 @@ def folder(tmp_path: Path) -> Path:
 def run_file(folder: Path, name: str, text: str) -> tuple[list[testing.CaseResult], list[relance.Diagnostic]]:
     path = folder / name
     path.write_text(text, encoding="utf-8")
-    return testing.run_file(relance.load(folder), path, name)
+    done = testing.run_one(relance.load(folder), path, name)
+    return done.results, done.diagnostics
+
+
+def value_at(text: str, key: str, value: str) -> tuple[int, int]:
+    """Line and column of `value` written after `key` (e.g. `applied: ` then `socail`)."""
+    line, column = line_of(text, key + value)
+    return line, column + len(key)
 
 
 def line_of(text: str, fragment: str) -> tuple[int, int]:
@@ -132,8 +139,11 @@ tests:
 """
     results, diagnostics = run_file(folder, "data.test.yaml", text)
     assert sorted((d.code, d.line, d.column) for d in diagnostics) == [
-        ("E032", *line_of(text, "12.5,")), ("E032", *line_of(text, "2.5}")),
+        ("E032", *line_of(text, "12.5,")), ("E032", *line_of(text, '"7.5"')), ("E032", *line_of(text, "2.5}")),
         ("E032", *line_of(text, "30.10")), ("E032", *line_of(text, "30.0}"))]
+    # a money attribute needs its currency; the float `12.5` is said once, as a float
+    assert [d.message for d in diagnostics if d.line == 4 and d.column < 60] == [
+        "`contacts.1.credit`: not an amount with a currency: '7.5'"]
     assert results == []  # the file's own data is wrong: none of its cases can run
 
 
@@ -251,7 +261,7 @@ def test_an_error_outside_the_cases_keeps_them_all_from_running(folder: Path) ->
 
 # ---- 4. every failure of a case at once ----
 
-def test_an_unknown_promotion_does_not_hide_the_other_failures(folder: Path) -> None:
+def test_every_failure_of_a_case_shows_at_once(folder: Path) -> None:
     text = """\
 now: 2026-11-23T10:00
 contacts:
@@ -262,13 +272,11 @@ tests:
     codes: [SOCIAL]
 """ + CART + """\
     expect:
-      - applied: socail
       - applied: social
         discount: 1.00 EUR
       - not_applied: free_ship
       - total: 1 EUR
-      - qualify: fre_ship
-      - segment: buyer
+      - segment: buyers
         members: [ana]
       - expression: count(orders)
         equals: 3
@@ -278,30 +286,177 @@ tests:
     [result] = results
     assert result.error is None
     assert [(f.what, f.expected, f.actual) for f in result.failures] == [
-        ("applied: socail", "a promotion of the rule set", "no such promotion; did you mean `social`?"),
         ("social discount", "1.00 EUR", "6.00 EUR"),
         ("promotion free_ship", "not applied", "applied: 4.90 EUR"),
         ("total", "1 EUR", "54.00 EUR"),
-        ("qualify: fre_ship", "a promotion of the rule set", "no such promotion; did you mean `free_ship`?"),
-        ("segment buyer", "a declared segment", "no such segment; did you mean `buyers`?"),
+        ("segment buyers", "ana", "(none)", ),
         ("count(orders)", "3", "0"),
     ]
 
 
-def test_a_case_whose_cart_cannot_be_evaluated_still_reports_its_other_failures(folder: Path) -> None:
+# ---- 5. mistakes of a case are errors of the file, all at once, each at its place ----
+
+def _codes(diagnostics: list[relance.Diagnostic]) -> list[tuple[str, int, int]]:
+    return sorted((d.code, d.line, d.column) for d in diagnostics)
+
+
+def test_unknown_names_in_a_case_are_errors_of_the_file_with_a_suggestion(folder: Path) -> None:
     text = """\
 now: 2026-11-23T10:00
 contacts:
   - {id: ana, created_at: 2024-01-10}
 tests:
-  - name: no cart
-    contact: ana
+  - name: names that do not exist
+    contact: nobody
+    redeemed: [{promotion: socail}]
+    issued: [{code: W-1, promotion: fre_ship}]
+    disabled: [fre_shipping]
+""" + CART + """\
     expect:
       - applied: socail
-      - total: 1 EUR
+      - not_applied: fre_ship
+      - qualify: free_shipping
+      - segment: buyer
+        members: [ana]
+  - name: a good case still runs
+    contact: ana
+    expect:
       - expression: count(orders)
-        equals: 3
+        equals: 0
 """
-    [result], _ = run_file(folder, "nocart.test.yaml", text)
-    assert result.error is not None and "needs a `cart:`" in result.error
-    assert [f.what for f in result.failures] == ["applied: socail", "count(orders)"]
+    (folder / "names.test.yaml").write_text(text, encoding="utf-8")
+    run = testing.run_tests(relance.load(folder), [folder / "names.test.yaml"])
+    assert (run.passed, run.failed, run.not_run) == (1, 0, 1)  # not a failed case: not run
+    assert _codes(run.diagnostics) == sorted([
+        ("E220", *line_of(text, "nobody")), ("E220", *line_of(text, "socail}")),
+        ("E220", *line_of(text, "fre_ship}")), ("E220", *line_of(text, "fre_shipping]")),
+        ("E220", *value_at(text, "applied: ", "socail")), ("E220", *value_at(text, "not_applied: ", "fre_ship")),
+        ("E220", *value_at(text, "qualify: ", "free_shipping")), ("E281", *value_at(text, "segment: ", "buyer"))])
+    hints = {(d.line, d.message, d.hint) for d in run.diagnostics}
+    assert (line_of(text, "nobody")[0], "no contact `nobody` among the test's contacts",
+            "the contacts are: ana") in hints
+    assert (line_of(text, "socail}")[0], "no promotion `socail` in the rule set", "did you mean `social`?") in hints
+    assert (line_of(text, "fre_shipping]")[0], "no promotion `fre_shipping` in the rule set",
+            "did you mean `free_ship`?") in hints
+    assert (line_of(text, "segment: buyer")[0], "no segment `buyer` in the rule set", "did you mean `buyers`?") in hints
+    assert "FAIL" not in run.render()
+
+
+def test_clocks_and_item_data_are_checked_where_they_are_written(folder: Path) -> None:
+    text = """\
+now: 2026-11-23T10:00
+tests:
+  - name: a bad clock and a bad quantity
+    now: 2026-13-45
+    redeemed: [{promotion: social, at: yesterday}]
+    cart:
+      currency: EUR
+      items:
+        - {sku: T1, quantity: 1.5, unit_price: "60.00", colour: red}
+    expect:
+      - total: 60.00 EUR
+"""
+    results, diagnostics = run_file(folder, "clock.test.yaml", text)
+    assert results == []
+    assert _codes(diagnostics) == sorted([
+        ("E032", *line_of(text, "2026-13-45")), ("E032", *line_of(text, "yesterday")),
+        ("E032", *line_of(text, "1.5")), ("E030", *line_of(text, "colour"))])
+    by_place = {(d.line, d.column): d for d in diagnostics}
+    clock = by_place[line_of(text, "2026-13-45")]
+    assert "2026-13-45" in clock.message and "month must be in 1..12" in clock.message and clock.hint
+    quantity = by_place[line_of(text, "1.5")]
+    assert quantity.message == "`tests.0.cart.items.0.quantity`: expected a whole number, and `1.5` is not one"
+    assert "string" not in quantity.message
+
+
+def test_a_float_amount_of_a_redemption_is_an_error_of_the_file(folder: Path) -> None:
+    text = """\
+now: 2026-11-23T10:00
+tests:
+  - name: a redemption amount written as a float
+    redeemed: [{promotion: social, amount: 8.02}]
+""" + CART + """\
+    expect:
+      - total: 64.90 EUR
+"""
+    results, diagnostics = run_file(folder, "redeemed.test.yaml", text)
+    assert results == []
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [("E032", *line_of(text, "8.02"))]
+    assert diagnostics[0].hint is not None and 'amount: "8.02"' in diagnostics[0].hint
+
+
+def test_amounts_are_found_from_the_models_and_forms() -> None:
+    from relance.engine.forms import Redeemed
+    from relance.engine.models import Cart, Item, Order
+    from relance.engine.testing_validate import _amounts_of
+
+    assert _amounts_of(Cart)[0] == ["shipping", "subtotal", "total"]
+    assert _amounts_of(Item)[0] == ["unit_price", "total"]
+    assert _amounts_of(Order)[0] == ["total", "shipping"]
+    assert _amounts_of(Redeemed)[0] == ["amount"]
+
+
+def test_a_case_that_checks_nothing_is_an_error_of_the_file(folder: Path) -> None:
+    text = """\
+now: 2026-11-23T10:00
+tests:
+  - name: nothing expected
+""" + CART + """\
+    expect: []
+"""
+    results, diagnostics = run_file(folder, "empty.test.yaml", text)
+    assert results == []
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [("E031", *line_of(text, "expect:"))]
+    assert "checks nothing" in diagnostics[0].message
+
+
+def test_an_expression_error_is_placed_in_the_test_file(folder: Path) -> None:
+    text = """\
+now: 2026-11-23T10:00
+contacts:
+  - {id: ana, created_at: 2024-01-10}
+tests:
+  - name: broken expressions
+    contact: ana
+    expect:
+      - expression: count(orders) >=
+        equals: 1
+      - expression: count(ordres)
+        equals: 1
+      - expression: contact.created_at + 1
+        equals: 1
+      - expression: count(orders)
+"""
+    (folder / "f.test.yaml").write_text(text, encoding="utf-8")
+    run = testing.run_tests(relance.load(folder), [folder / "f.test.yaml"])
+    assert (run.passed, run.failed, run.not_run) == (0, 0, 1)
+    ends = len(text.splitlines()[7]) + 1
+    assert [(d.line, d.column) for d in run.diagnostics][:2] == [(8, ends), line_of(text, "ordres")]
+    assert [d.code for d in run.diagnostics] == ["E101", "E220", run.diagnostics[2].code, "E031"]
+    assert run.diagnostics[2].line == line_of(text, "created_at + 1")[0]
+    assert all(d.path == str(folder / "f.test.yaml") for d in run.diagnostics)
+    assert run.diagnostics[3].message == "`equals` is missing"
+    rendered = run.render()
+    assert f"{folder / 'f.test.yaml'}:8:{ends}: error[E101]" in rendered
+    assert "      - expression: count(orders) >=" in rendered  # the line of the file is shown
+
+
+def test_a_cart_expectation_without_a_cart_is_an_error_of_the_file(folder: Path) -> None:
+    text = """\
+now: 2026-11-23T10:00
+contacts:
+  - {id: ana, created_at: 2024-01-10}
+  - {id: bob, created_at: 2024-01-10}
+tests:
+  - name: no cart, no contact
+    expect:
+      - total: 1 EUR
+        discount: some
+      - expression: count(orders)
+        equals: 0
+"""
+    results, diagnostics = run_file(folder, "nocart.test.yaml", text)
+    assert results == []
+    assert _codes(diagnostics) == sorted([("E031", *line_of(text, "total")), ("E032", *line_of(text, "some")),
+                                          ("E031", *line_of(text, "name: no cart"))])
+    assert {d.hint for d in diagnostics} >= {"add `contact: ID` to the case"}

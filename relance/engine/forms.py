@@ -6,7 +6,8 @@ pipeline. `relance schema` prints their JSON Schema for editors.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +15,19 @@ from relance.engine import types as T
 
 LANGUAGE_VERSION = 1
 PROJECT_FILES = ("relance.yaml", "relance.yml")
+
+
+@dataclass(frozen=True, slots=True)
+class AmountMark:
+    """Marks a text field of a form as an amount (`12.50`, `12.50 EUR`). `data` amounts are put
+    in the store as a shop would send them, so a test refuses them as floats (`12.5` unquoted);
+    expected amounts are only read as amounts. `relance test` finds its amounts by this mark."""
+
+    data: bool
+
+
+DataAmount = Annotated[str, AmountMark(data=True)]
+ExpectedAmount = Annotated[str, AmountMark(data=False)]
 
 
 class _Form(BaseModel):
@@ -91,14 +105,14 @@ class Expectation(_Form):
     not_applied: str | None = Field(None, description="a promotion the cart must not get")
     refused: str | None = Field(None, description="a code (or promotion) that must be refused")
     reason: str | None = Field(None, description="with `refused`: the reason, e.g. usage_limit_reached")
-    discount: str | None = Field(None, description="with `applied`: its discount; alone: the cart's")
-    base: str | None = Field(None, description="with `applied`: the amount its discount was computed on")
-    shipping_discount: str | None = None
-    allocations: dict[str, str] | None = Field(None, description="with `applied`: discount per sku")
+    discount: ExpectedAmount | None = Field(None, description="with `applied`: its discount; alone: the cart's")
+    base: ExpectedAmount | None = Field(None, description="with `applied`: the amount its discount was computed on")
+    shipping_discount: ExpectedAmount | None = None
+    allocations: dict[str, ExpectedAmount] | None = Field(None, description="with `applied`: discount per sku")
     gifts: list[str] | None = None
-    total: str | None = Field(None, description="the cart's total after discounts")
+    total: ExpectedAmount | None = Field(None, description="the cart's total after discounts")
     qualify: str | None = Field(None, description="a promotion the cart could get (`qualify`)")
-    missing: str | None = Field(None, description="with `qualify`: the amount to add")
+    missing: ExpectedAmount | None = Field(None, description="with `qualify`: the amount to add")
 
 
 class Redeemed(_Form):
@@ -108,7 +122,7 @@ class Redeemed(_Form):
     count: int = Field(1, ge=1)
     contact: str | None = None
     code: str | None = None
-    amount: str = "0"
+    amount: DataAmount = "0"
     at: str | None = Field(None, description="default: the case's clock")
 
 

@@ -15,26 +15,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from relance.engine import ast as A
 from relance.engine import runtime as R
 from relance.engine import types as T
 from relance.engine.context import Context, DataError
-from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError, did_you_mean
+from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
 from relance.engine.expression import compile_expression
 from relance.engine.forms import Expectation, TestCase, TestFile
-from relance.engine.loader import TEST_SUFFIXES, _form_diagnostic
-from relance.engine.models import Cart, Contact, Event, Order, to_aware
+from relance.engine.loader import TEST_SUFFIXES
+from relance.engine.models import to_aware
 from relance.engine.money import Money
 from relance.engine.parser import ParseFailure, parse_expression
 from relance.engine.rfm import compute_sql, with_rfm
 from relance.engine.ruleset import RuleSet
 from relance.engine.segments import members_python, members_sql
 from relance.engine.store import connect, create_schema, insert_contexts
-from relance.engine.testing_checkout import is_cart_expectation, run_each, unknown_names
-from relance.engine.yamlsource import Located, YamlFailure, load_located
+from relance.engine.testing_checkout import is_cart_expectation, run_each
+from relance.engine.testing_validate import validate
+from relance.engine.yamlsource import YamlFailure, load_located
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +168,6 @@ def run_tests(ruleset: RuleSet, files: Iterable[Path]) -> TestRun:
     return TestRun([run_one(ruleset, path, str(path)) for path in files])
 
 
-def run_file(ruleset: RuleSet, path: Path, shown: str) -> tuple[list[CaseResult], list[Diagnostic]]:
-    """Run one test file; structural problems come back as diagnostics (the cases they do not
-    touch still run)."""
-    done = run_one(ruleset, path, shown)
-    return done.results, done.diagnostics
-
-
 def run_one(ruleset: RuleSet, path: Path, shown: str) -> FileRun:
     """Run one test file: its errors (positioned, with the file's text to show them) and the
     results of the cases they leave runnable."""
@@ -190,7 +183,7 @@ def run_one(ruleset: RuleSet, path: Path, shown: str) -> FileRun:
     except YamlFailure as failure:
         done.diagnostics.append(failure.diagnostic)
         return done
-    spec, kept, done.diagnostics, done.not_run = _validate(located, ruleset)
+    spec, kept, done.diagnostics, done.not_run = validate(located, ruleset)
     if spec is None:
         return done
     for case, index in zip(spec.tests, kept, strict=True):
@@ -213,162 +206,6 @@ def _error_text(error: Exception) -> str:
     if isinstance(error, EvaluationError):
         return f"could not evaluate: {error}"
     return f"bad test data: {error}"
-
-
-# ---- the shape of a test file ----
-
-def _validate(located: Located, ruleset: RuleSet) -> tuple[TestFile | None, list[int], list[Diagnostic], int]:
-    """The test file as a model, the indices of its cases kept, its errors, and how many cases
-    its errors keep from running. An error inside a case keeps that case only from running;
-    one outside the cases (an unknown key, the file's clock or data) keeps all of them."""
-    data = _json_shaped(located, ruleset) if located.data is not None else {}
-    found: list[tuple[tuple[str | int, ...], Diagnostic]] = []
-    try:
-        TestFile.model_validate(data)
-    except ValidationError as error:
-        found.extend((tuple(item["loc"]), _form_diagnostic(located, item, TestFile, "a test file")) for item in error.errors())
-    found.extend(_inexact_numbers(located, ruleset))
-    cases = data.get("tests") if isinstance(data, dict) else None
-    count = len(cases) if isinstance(cases, list) else 0
-    diagnostics = sorted({d: None for _, d in found}, key=Diagnostic.sort_key)
-    if not found:
-        return TestFile.model_validate(data), list(range(count)), [], 0
-    whole_file = any(len(loc) < 2 or loc[0] != "tests" or not isinstance(loc[1], int) for loc, _ in found)
-    if whole_file or not isinstance(cases, list):
-        return None, [], diagnostics, count
-    broken = {loc[1] for loc, _ in found}
-    kept = [index for index in range(count) if index not in broken]
-    try:
-        spec = TestFile.model_validate({**data, "tests": [cases[index] for index in kept]})
-    except ValidationError:  # not expected: the errors were all inside the cases left out
-        return None, [], diagnostics, count
-    return spec, kept, diagnostics, count - len(kept)
-
-
-_RECORDS: dict[str, type[BaseModel]] = {"contacts": Contact, "orders": Order, "events": Event}
-
-
-def _json_shaped(located: Located, ruleset: RuleSet) -> Any:
-    """The test file's data as a shop sends it in JSON: a YAML whole number (`quantity: 2`) or
-    true/false is given as one where the record wants one (the engine refuses `"2"` for a
-    quantity); every other value stays the text written, which the records read as JSON text."""
-    data = located.data
-    if not isinstance(data, dict):
-        return data
-
-    def records(base: tuple[str | int, ...], holder: dict[str, Any]) -> None:
-        for key, model in _RECORDS.items():
-            rows = holder.get(key)
-            if isinstance(rows, list):
-                holder[key] = [_typed(located, (*base, key, n), row, model, ruleset) for n, row in enumerate(rows)]
-
-    out = dict(data)
-    records((), out)
-    cases = out.get("tests")
-    if isinstance(cases, list):
-        out["tests"] = cases = list(cases)
-        for index, case in enumerate(cases):
-            if isinstance(case, dict):
-                cases[index] = case = dict(case)
-                records(("tests", index), case)
-                if "cart" in case:
-                    case["cart"] = _typed(located, ("tests", index, "cart"), case["cart"], Cart, ruleset)
-    return out
-
-
-def _typed(located: Located, loc: tuple[str | int, ...], value: Any, model: type[BaseModel],
-           ruleset: RuleSet) -> Any:
-    if not isinstance(value, dict):
-        return value
-    out = dict(value)
-    for key, item in value.items():
-        here = (*loc, key)
-        field_info = model.model_fields.get(key)
-        if field_info is None:
-            typ = ruleset.attributes.get(key) if model is Contact else None
-            if typ is not None and typ.kind == "bool":
-                out[key] = _scalar(located, here, item, "bool")
-            elif typ is not None and typ.kind == "list" and typ.element is not None and typ.element.kind == "bool" \
-                    and isinstance(item, list):
-                out[key] = [_scalar(located, (*here, n), v, "bool") for n, v in enumerate(item)]
-            continue
-        annotation = field_info.annotation
-        inner = next((a for a in (annotation, *getattr(annotation, "__args__", ()))
-                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if inner is not None and isinstance(item, list):
-            out[key] = [_typed(located, (*here, n), v, inner, ruleset) for n, v in enumerate(item)]
-        elif inner is not None:
-            out[key] = _typed(located, here, item, inner, ruleset)
-        elif bool in (annotation, *getattr(annotation, "__args__", ())):
-            out[key] = _scalar(located, here, item, "bool")
-        elif int in (annotation, *getattr(annotation, "__args__", ())):
-            out[key] = _scalar(located, here, item, "int")
-    return out
-
-
-def _scalar(located: Located, loc: tuple[str | int, ...], value: Any, kind: str) -> Any:
-    """A plain YAML scalar of that kind as its value (`2`, `true`); anything else as written."""
-    node = located.nodes.get(loc)
-    if not isinstance(node, yaml.ScalarNode) or node.style is not None or not node.tag.endswith(f":{kind}"):
-        return value
-    constructor = yaml.constructor.SafeConstructor()
-    return constructor.construct_yaml_bool(node) if kind == "bool" else constructor.construct_yaml_int(node)
-
-
-_MONEY = {"cart": ("shipping", "subtotal", "total"), "order": ("total", "shipping"), "item": ("unit_price", "total")}
-"""The amounts of the data a test file gives: the engine refuses them as floats (`12.5`)."""
-
-
-def _inexact_numbers(located: Located, ruleset: RuleSet) -> list[tuple[tuple[str | int, ...], Diagnostic]]:
-    """Floats (`12.5` unquoted) where the engine refuses them: amounts of carts, orders and their
-    items, and the contacts' custom attributes of kind money, number or percent. A test must not
-    accept data a shop could not send (`Engine.evaluate` says "amounts must be exact")."""
-    data = located.data if isinstance(located.data, dict) else {}
-    places: list[tuple[str | int, ...]] = [()]
-    cases = data.get("tests")
-    if isinstance(cases, list):
-        places.extend(("tests", index) for index in range(len(cases)))
-    exact = {"money", "number", "percent"}
-    found = []
-    for base in places:
-        for index, _ in enumerate(_items(located, (*base, "contacts"))):
-            for name, typ in ruleset.attributes.items():
-                loc = (*base, "contacts", index, name)
-                if typ.kind in exact:
-                    found.extend(_float_at(located, loc, typ.kind))
-                elif typ.kind == "list" and typ.element is not None and typ.element.kind in exact:
-                    found.extend(d for n, _ in enumerate(_items(located, loc))
-                                 for d in _float_at(located, (*loc, n), typ.element.kind))
-        records = [(*base, "orders", index) for index, _ in enumerate(_items(located, (*base, "orders")))]
-        for record in records:
-            found.extend(d for key in _MONEY["order"] for d in _float_at(located, (*record, key)))
-        if base:
-            records.append((*base, "cart"))
-            found.extend(d for key in _MONEY["cart"] for d in _float_at(located, (*base, "cart", key)))
-        for record in records:
-            for index, _ in enumerate(_items(located, (*record, "items"))):
-                found.extend(d for key in _MONEY["item"] for d in _float_at(located, (*record, "items", index, key)))
-    return found
-
-
-def _items(located: Located, loc: tuple[str | int, ...]) -> list[yaml.Node]:
-    node = located.nodes.get(loc)
-    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
-
-
-def _float_at(located: Located, loc: tuple[str | int, ...],
-              kind: str = "money") -> list[tuple[tuple[str | int, ...], Diagnostic]]:
-    node = located.nodes.get(loc)
-    if not isinstance(node, yaml.ScalarNode) or node.style is not None or not node.tag.endswith(":float"):
-        return []
-    where = ".".join(str(part) for part in loc)
-    what = "an amount" if kind == "money" else "a percentage" if kind == "percent" else "a number"
-    key = "" if isinstance(loc[-1], int) else f"{loc[-1]}: "
-    fix = ("write it with its % sign, in quotes, e.g. `\"5%\"`" if kind == "percent"
-           else f"write it as text, in quotes: `{key}\"{node.value}\"`")
-    return [(loc, Diagnostic.at(located.span(loc), "E032",
-                                f"`{where}`: {what} must be exact, and `{node.value}` is a decimal number (a float)",
-                                f"{fix}; the engine refuses floats, as it would refuse them from a shop"))]
 
 
 def _contexts(ruleset: RuleSet, spec: TestFile, case: TestCase, now: dt.datetime) -> dict[str, Context]:
@@ -409,9 +246,9 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
         expectations = [expect for _, expect in carts]
         try:
             per_expectation = run_each(ruleset, case, contexts, now, expectations)
-        except _CASE_ERRORS as error:  # the cart cannot be evaluated: its names are still checked
+        except _CASE_ERRORS as error:  # the cart cannot be evaluated: the other expectations still are
             result.error = _error_text(error)
-            per_expectation = [unknown_names(ruleset, [expect]) for expect in expectations]
+            per_expectation = [[] for _ in expectations]
         for (number, _), failures in zip(carts, per_expectation, strict=True):
             found[number] = [Failure(*failure) for failure in failures]
     stored: list[Any] = []
@@ -419,9 +256,7 @@ def _run_case(ruleset: RuleSet, spec: TestFile, case: TestCase, result: CaseResu
         if is_cart_expectation(expect):
             continue
         try:
-            found[number] = _check(ruleset, case, expect, number, contexts, now, stored, path)
-        except DataError as error:  # about the case, not this expectation: `contact:` is missing
-            result.error = result.error or _error_text(error)
+            found[number] = _check(ruleset, case, expect, contexts, now, stored, path)
         except _CASE_ERRORS as error:
             found[number] = [Failure(_label(expect, number), "a value", _error_text(error))]
     for number in sorted(found):
@@ -434,14 +269,11 @@ def _label(expect: Expectation, number: int) -> str:
     return expect.expression if expect.expression is not None else f"expectation {number + 1}"
 
 
-def _check(ruleset: RuleSet, case: TestCase, expect: Expectation, number: int, contexts: dict[str, Context],
+def _check(ruleset: RuleSet, case: TestCase, expect: Expectation, contexts: dict[str, Context],
            now: dt.datetime, stored: list[Any], path: str) -> list[Failure]:
-    """The failures of one expectation about a segment or an expression."""
+    """The failures of one expectation about a segment or an expression (its names, its
+    expression and its `contact:` were checked with the file: `_mistakes`)."""
     if expect.segment is not None:
-        if expect.segment not in ruleset.segments:
-            hint = did_you_mean(expect.segment, ruleset.segments)
-            return [Failure(f"segment {expect.segment}", "a declared segment",
-                            "no such segment" + (f"; {hint}" if hint else ""))]
         expected = set(expect.members or [])
         actual = members_python(ruleset, expect.segment, _fresh(contexts.values()))
         if not stored:  # the database of the case, made once for all its segments
@@ -460,23 +292,15 @@ def _check(ruleset: RuleSet, case: TestCase, expect: Expectation, number: int, c
             return [Failure(f"segment {expect.segment} in the database", _ids(actual), _ids(in_sql),
                             ("the SQL backend disagrees with the in-process one: please report",))]
         return []
-    if expect.expression is not None and "equals" not in expect.model_fields_set:
-        return [Failure(expect.expression, "an `equals:` value (write `equals: null` for none)", "no `equals:`")]
-    if expect.expression is not None:
-        compiled = compile_expression(expect.expression, ruleset, path=path)
-        if case.contact is None and len(contexts) != 1:
-            raise DataError("say which contact the expression is for: `contact: ID` in the case")
-        if case.contact is not None and case.contact not in contexts:
-            raise DataError(f"contact {case.contact} is not among the test's contacts")
-        ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
-        actual_value = compiled.evaluate(_fresh([ctx])[0])
-        wanted = _expected_value(expect.equals, ruleset, compiled.type)
-        if not _same(actual_value, wanted):
-            tz = ruleset.timezone
-            return [Failure(expect.expression, show(wanted, tz, compiled.type), show(actual_value, tz, compiled.type))]
-        return []
-    return [Failure(f"expectation {number + 1}", "`segment:`, `expression:`, `applied:`, `not_applied:`, "
-                    "`refused:`, `qualify:`, `total:` or `discount:`", "none")]
+    assert expect.expression is not None
+    compiled = compile_expression(expect.expression, ruleset, path=path)
+    ctx = contexts[case.contact] if case.contact else next(iter(contexts.values()))
+    actual_value = compiled.evaluate(_fresh([ctx])[0])
+    wanted = _expected_value(expect.equals, ruleset, compiled.type)
+    if not _same(actual_value, wanted):
+        tz = ruleset.timezone
+        return [Failure(expect.expression, show(wanted, tz, compiled.type), show(actual_value, tz, compiled.type))]
+    return []
 
 
 def _fresh(contexts: Iterable[Context]) -> list[Context]:

@@ -144,42 +144,18 @@ def check_qualify(expect: Expectation, evaluation: Evaluation, found: Mapping[st
     return []
 
 
-def unknown_names(rules: RuleSet, expectations: list[Expectation]) -> list[tuple[str, str, str]]:
-    """Expectations naming a promotion the rule set does not have (a typo would never pass)."""
-    from relance.engine.diagnostics import did_you_mean
-
-    out = []
-    for expect in expectations:
-        for key in ("applied", "not_applied", "qualify"):
-            name = getattr(expect, key)
-            if name is not None and name not in rules.promotions:
-                hint = did_you_mean(name, rules.promotions)
-                out.append((f"{key}: {name}", "a promotion of the rule set", "no such promotion"
-                            + (f"; {hint}" if hint else "")))
-    return out
-
-
-def run(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt.datetime,
-        expectations: list[Expectation]) -> list[tuple[str, str, str]]:
-    return [failure for failures in run_each(rules, case, contexts, now, expectations) for failure in failures]
-
-
 def run_each(rules: RuleSet, case: TestCase, contexts: Mapping[str, Context], now: dt.datetime,
              expectations: list[Expectation]) -> list[list[tuple[str, str, str]]]:
-    """The failures of each expectation, in their order. One naming an unknown promotion fails
-    alone: the cart is still evaluated for the others, so that every failure shows at once."""
-    out = [unknown_names(rules, [expect]) for expect in expectations]
-    if all(out):
-        return out
+    """The failures of each expectation, in their order (the names they give were checked with
+    the test file, so the cart is evaluated once for all of them)."""
+    out: list[list[tuple[str, str, str]]] = [[] for _ in expectations]
     ctx = checkout_context(rules, case, contexts, now)
     ctx.segments.clear()
     ledger = store_for(rules, case, now)
     evaluation = evaluate(rules, ctx, case.codes, ledger, explain=True)
     found = {o.promotion: o for o in opportunities(rules, ctx, ledger, case.codes)} \
-        if any(e.qualify is not None and not unknown for e, unknown in zip(expectations, out, strict=True)) else {}
+        if any(e.qualify is not None for e in expectations) else {}
     for index, expect in enumerate(expectations):
-        if out[index]:
-            continue
         if expect.qualify is not None:
             out[index] = check_qualify(expect, evaluation, found, rules.currency)
         else:
