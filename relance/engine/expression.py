@@ -71,12 +71,13 @@ class CompiledExpression:
 
 
 def compile_expression(text: str, ruleset: RuleSet | None = None, scope: str = "any",
-                       path: str = "<expression>") -> CompiledExpression:
-    """Parse, check and compile `text`; raises `RuleSetError` with positioned diagnostics."""
+                       path: str = "<expression>", line: int = 1, column: int = 1) -> CompiledExpression:
+    """Parse, check and compile `text`; raises `RuleSetError` with positioned diagnostics
+    (`line`/`column` place the text inside a larger file, such as a YAML value)."""
     if scope not in SCOPE_NAMES:
         raise ValueError(f"scope must be one of {SCOPE_NAMES}")
     try:
-        tree = parse_expression(text, path)
+        tree = parse_expression(text, path, line, column)
     except ParseFailure as failure:
         raise RuleSetError(failure.diagnostics, {path: text}) from None
     diagnostics: list[Diagnostic] = []

@@ -437,8 +437,8 @@ def _amount(located: Located, loc: tuple[str | int, ...], value: Any, ruleset: R
 def _expression_mistakes(located: Located, loc: tuple[str | int, ...], ruleset: RuleSet) -> list[Diagnostic]:
     """The errors of an expression written in the test file, at their place in the file."""
     text, line, column = scalar_origin(located, loc)
-    try:  # placed where it is written, as the parser places the rule files' YAML values
-        compile_expression("\n" * (line - 1) + " " * (column - 1) + text, ruleset, path=located.path)
+    try:
+        compile_expression(text, ruleset, path=located.path, line=line, column=column)
     except RuleSetError as error:
         return list(error.diagnostics)
     return []
