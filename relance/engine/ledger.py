@@ -197,8 +197,8 @@ class Ledger:
                 transaction.rollback()
                 transaction = conn.begin()
                 batches = S.redemption_batches
-                if kind == "reserve" and _held_cart(conn, key) == order_id:
-                    _release(conn, key)  # a cart's own key again (its cart changed, its hold ran out): a new hold
+                if kind == "reserve":  # a cart's own key again (its cart changed, its hold ran out): a new hold
+                    _release(conn, key, cart_id=order_id)
                 claimed = conn.execute(update(batches).where(  # an order rolled back may be redeemed again
                     batches.c.key == key, batches.c.order_id == order_id, batches.c.kind == kind,
                     batches.c.state.in_(("rolled_back", "released"))).values(
@@ -337,12 +337,17 @@ class Ledger:
         self.forget()
 
 
-def _release(conn: Any, key: str) -> int:
+def _release(conn: Any, key: str, cart_id: str | None = None) -> int:
+    """Give back a hold (only if it is `cart_id`'s, when given); how many promotions it held.
+    The batch is written first: a SQLite transaction must write before it reads."""
+    batches = S.redemption_batches
+    mine = [batches.c.order_id == cart_id, batches.c.kind == "reserve"] if cart_id is not None else []
+    held = conn.execute(update(batches).where(batches.c.key == key, batches.c.state == "reserved", *mine)
+                        .values(state="released"))
+    if cart_id is not None and not held.rowcount:
+        return 0
     result = conn.execute(update(S.redemptions).where(S.redemptions.c.batch_key == key,
                                                       S.redemptions.c.state == "reserved").values(state="released"))
-    conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.key == key,
-                                                    S.redemption_batches.c.state == "reserved")
-                 .values(state="released"))
     return int(result.rowcount or 0)
 
 
