@@ -51,7 +51,7 @@ class Store:
         if not isinstance(url, str | SqlEngine):
             raise StoreError(f"a store is a database URL or a SQLAlchemy engine, not {type(url).__name__}")
         if not create and isinstance(url, str):
-            _exists(url)
+            _set_up(url)
         if isinstance(url, SqlEngine):
             self.engine = url
         elif url in ("sqlite://", "sqlite:///:memory:"):
@@ -77,11 +77,15 @@ class Store:
 
 
 def _shown(url: str | SqlEngine) -> str:
-    return url if isinstance(url, str) else url.url.render_as_string(hide_password=True)
+    """A store's URL for a message: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return (make_url(url) if isinstance(url, str) else url.url).render_as_string(hide_password=True)
 
 
-def _exists(url: str) -> None:
-    """A SQLite file named by the URL must be there (connecting would create it)."""
+def _set_up(url: str) -> None:
+    """A SQLite store named by the URL must be there and be relance's, checked read-only
+    (connecting would create the file, or turn it to WAL mode)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
