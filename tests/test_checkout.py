@@ -551,6 +551,34 @@ promotion mine "2 off from 50, once per customer":
     assert [o.promotion for o in e.qualify(small, {**CONTACT, "id": "c2"}, now=NOW)] == ["mine"]
 
 
+def test_a_contact_given_by_id_comes_from_the_store_with_their_history(tmp_path: Path) -> None:
+    """A shop that keeps its customers in relance's store (`relance import`) gives their id: the
+    contact, orders, events and attributes are read back exactly (no amount through a float)."""
+    e = engine(tmp_path, '''
+promotion loyal "10% for a third order":
+    when count(orders where status == "paid") >= 2 and contact.discount_rate >= 12.5%
+        and contact.shoe_size > 41.5
+    reward 10% off order
+''', project="attributes:\n  discount_rate: percent\n  shoe_size: number\n  credit: money\n")
+    stored = relance.Context.from_mapping({
+        "now": NOW, "contact": {**CONTACT, "discount_rate": "12.5%", "shoe_size": "42.5",
+                                 "credit": "7.50 EUR"},
+        "orders": [{"id": f"o{n}", "created_at": f"2026-10-0{n}T10:00:00Z", "currency": "EUR", "total": "40.10",
+                    "items": [{"sku": "A", "quantity": 2, "unit_price": "20.05"}]} for n in (1, 2)]}, e.rules)
+    S.insert_contexts(e.store.engine, [stored])
+    c = cart(("A", "x", 1, "10.00"))
+    result = e.evaluate(c, "c1", now=NOW)
+    assert [a.promotion for a in result.applied] == ["loyal"]
+    ctx = e.context(c, "c1", now=NOW)
+    assert ctx.contact is not None and stored.contact is not None
+    assert ctx.contact.model_dump() == stored.contact.model_dump()  # attributes exact: Decimal("0.125"), ("42.5")
+    assert [o.model_dump(exclude={"contact_id"}) for o in ctx.orders] == \
+        [o.model_dump(exclude={"contact_id"}) for o in stored.orders]
+    assert not e.evaluate(c, "c1", now=NOW, orders=[stored.orders[0]]).applied  # given orders take their place
+    with pytest.raises(relance.DataError, match="no contact 'c9' in the store"):
+        e.evaluate(c, "c9", now=NOW)
+
+
 def test_currency_and_bad_data(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion five:

@@ -159,15 +159,22 @@ class Engine:
 
     # ---- reads ----
 
-    def context(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+    def context(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
                 now: dt.datetime | None = None, orders: Sequence[Any] = (), events: Sequence[Any] = (),
                 rfm: Mapping[str, Any] | None = None) -> Context:
-        """The validated context of one checkout (raises DataError naming the bad field)."""
+        """The validated context of one checkout (raises DataError naming the bad field). A contact
+        given by its id is read from the store, with their orders, events and RFM scores (those
+        given here take their place)."""
         when = _clock(now)
         if not isinstance(cart, Cart | Mapping):
             raise DataError(f"cart: expected a mapping (currency, items, shipping...), not {type(cart).__name__}")
+        if isinstance(contact, str):
+            stored = self._stored(contact)
+            contact, orders, events = stored["contact"], orders or stored["orders"], events or stored["events"]
+            rfm = rfm if rfm is not None else stored.get("rfm")
         if contact is not None and not isinstance(contact, Contact | Mapping):
-            raise DataError(f"contact: expected a mapping (id, email...), not {type(contact).__name__}")
+            raise DataError(f"contact: expected a mapping (id, email...) or a stored contact's id, not "
+                            f"{type(contact).__name__}")
         data: dict[str, Any] = {"orders": list(orders), "events": list(events)}
         if isinstance(cart, Cart):
             validated_cart: Cart | None = cart
@@ -187,7 +194,21 @@ class Engine:
                           validated_cart or ctx.cart, rfm=ctx.rfm)
         return ctx
 
-    def evaluate(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+    def _stored(self, contact_id: str) -> dict[str, Any]:
+        """A stored contact's data, their percentages written back with their sign."""
+        with self.store.engine.connect() as conn:
+            data = S.stored_history(conn, contact_id)
+        if data is None:
+            raise DataError(f"contact: no contact {contact_id!r} in the store (give the contact's data instead, "
+                            "or import it with `relance import`)")
+        attributes = data["contact"]["attributes"]
+        for name, typ in self.rules.attributes.items():
+            if attributes.get(name) is not None and "percent" in (typ.kind, typ.element and typ.element.kind):
+                value = attributes[name]
+                attributes[name] = [_percent(v) for v in value] if isinstance(value, list) else _percent(value)
+        return data
+
+    def evaluate(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
                  codes: Sequence[str] = (), now: dt.datetime | None = None, *, orders: Sequence[Any] = (),
                  events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None, explain: bool = False,
                  reservation: str | None = None) -> Evaluation:
@@ -198,7 +219,7 @@ class Engine:
         with self.ledger.reading():
             return evaluate(self.rules, ctx, codes, self.ledger, explain, reservation)
 
-    def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | None = None,
+    def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
                 now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] = (),
                 events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
         """Promotions open now (automatic ones, and those of the codes typed) that this cart does
@@ -363,6 +384,16 @@ def _clock(now: Any) -> dt.datetime:
     if now.year not in CLOCK_YEARS:
         raise DataError(f"now: {now} is out of range (years {CLOCK_YEARS.start} to {CLOCK_YEARS.stop - 1})")
     return now
+
+
+def _percent(stored: Any) -> Any:
+    """A percentage as stored (the fraction, `0.1`) as written in data (`10%`)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{(Decimal(str(stored)) * 100).normalize():f}%"
+    except (InvalidOperation, ValueError):
+        return stored
 
 
 def _paid(total: Any, currency: str) -> Money:

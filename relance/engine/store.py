@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    select,
 )
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -344,6 +345,10 @@ def contact_row(contact: Contact) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    from relance.engine.money import Money
+
+    if isinstance(value, Money):  # `7.50 EUR`, as written in data
+        return str(value)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, (dt.date, dt.datetime)):
@@ -411,3 +416,56 @@ def chunks(rows: Iterable[dict[str, Any]], size: int = 5000) -> Iterable[list[di
             batch = []
     if batch:
         yield batch
+
+
+# ---- reading one contact back (checkout: a customer the store knows) ----
+
+
+def stored_history(conn: Any, contact_id: str) -> dict[str, Any] | None:
+    """A stored contact with their orders, events and RFM scores, as the JSON-like data that
+    `Context.from_mapping` validates (amounts as exact text, never floats), or None if the store
+    has no such contact. Four indexed reads: one customer's rows."""
+    row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).mappings().first()
+    if row is None:
+        return None
+    contact = {key: row[key] for key in ("id", "email", "phone", "first_name", "last_name", "country", "language",
+                                         "birthdate", "created_at", "tier") if row[key] is not None}
+    contact.update(consents={"email": row["consent_email"], "sms": row["consent_sms"], "push": row["consent_push"]},
+                   tags=list(row["tags"] or ()), points=str(row["points"]), attributes=_exact(row["attributes"] or {}))
+    items: dict[str, list[dict[str, Any]]] = {}
+    for item in conn.execute(select(order_items).join(orders, orders.c.id == order_items.c.order_id)
+                             .where(orders.c.contact_id == contact_id).order_by(order_items.c.line)).mappings():
+        items.setdefault(item["order_id"], []).append({
+            "sku": item["sku"], "product": item["product"], "category": item["category"], "tags": list(item["tags"]),
+            "quantity": item["quantity"], "unit_price": _amount(item["unit_price_minor"], item["currency"])})
+    history = [{"id": o["id"], "contact_id": contact_id, "created_at": o["created_at"], "status": o["status"],
+                "currency": o["currency"], "total": _amount(o["total_minor"], o["currency"]),
+                "shipping": _amount(o["shipping_minor"], o["currency"]), "channel": o["channel"],
+                "country": o["country"], "codes": list(o["codes"] or ()), "items": items.get(o["id"], [])}
+               for o in conn.execute(select(orders).where(orders.c.contact_id == contact_id)).mappings()]
+    happened = [dict(e) for e in conn.execute(select(events).where(events.c.contact_id == contact_id)).mappings()]
+    scores = conn.execute(select(rfm).where(rfm.c.contact_id == contact_id)).mappings().first()
+    data: dict[str, Any] = {"contact": contact, "orders": history, "events": happened}
+    if scores is not None:
+        data["rfm"] = {"recency_days": scores["recency_days"], "frequency": scores["frequency"],
+                       "monetary": _amount(scores["monetary_minor"], scores["currency"]),
+                       "r": scores["r"], "f": scores["f"], "m": scores["m"]}
+    return data
+
+
+def _amount(minor: int, currency: str) -> str:
+    from relance.engine.money import Money
+
+    return str(Money.from_minor(minor, currency))
+
+
+def _exact(value: Any) -> Any:
+    """Custom attributes as stored (JSON), with numbers as exact text: JSON keeps `12.5` as a
+    float, which the attribute's declared type would refuse."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
