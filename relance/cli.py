@@ -240,6 +240,8 @@ DEFAULT_STORE = "sqlite:///relance.db"
 def import_(store: str, contacts_file: str | None, orders_file: str | None, events_file: str | None,
             rules_path: str | None, strict: bool) -> None:
     """Import contacts, orders (with items) and events; upsert by id, every bad row reported."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from relance.engine.importer import ImportRefused
     from relance.engine.store import connect
 
@@ -249,6 +251,8 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
     engine = connect(store)
     try:
         report = _run_import(engine, rules, strict, contacts_file, orders_file, events_file)
+    except SQLAlchemyError as error:
+        _fail(f"cannot open the store: {str(error).splitlines()[0]}")
     except ImportRefused as refused:
         click.echo(f"{refused.bad}", err=True)
         _fail("import refused (--strict): nothing was written", 1)
@@ -336,14 +340,13 @@ def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
     """Compute every segment (and RFM), store membership, record who entered and who left."""
     from relance.engine.models import to_aware
     from relance.engine.refresh import refresh
-    from relance.engine.store import connect
 
     rules = _rules_or_exit(rules_path)
     try:
         now = to_aware(at, rules.timezone) if at else dt.datetime.now(dt.UTC)
     except ValueError as error:
         _fail(f"--at: {error}")
-    moves = refresh(connect(store), rules, now)
+    moves = refresh(_existing_store(store).engine, rules, now)
     width = max((len(m.segment) for m in moves), default=10)
     for move in moves:
         click.echo(f"{move.segment:<{width}}  {move.members:>9,} members  +{move.entered:,}  -{move.exited:,}")
@@ -408,14 +411,12 @@ def _report_table(report: Any, color: bool) -> str:
 
 def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:
     """The store to read: a URL, or a temporary SQLite store filled from a data folder."""
-    from relance.engine.store import connect, create_schema
+    from relance.engine.store import connect
 
     if store and data_dir:
         _fail("give --store or --data, not both")
     if not data_dir:
-        engine = connect(store or DEFAULT_STORE)
-        create_schema(engine)
-        return engine
+        return _existing_store(store or DEFAULT_STORE).engine
     folder = Path(data_dir)
     files = {kind: _data_file(folder, kind) for kind in ("contacts", "orders", "events")}
     if files["contacts"] is None and files["orders"] is None:
@@ -542,14 +543,22 @@ def _at(at: str | None, tz: Any) -> dt.datetime:
 
 
 def _checkout_engine(rules_path: str, store: str | None) -> Any:
+    from relance.engine.service import Engine
+
+    rules = _rules_or_exit(rules_path)
+    return Engine(rules, _existing_store(store) if store is not None else None)
+
+
+def _existing_store(url: str) -> Any:
+    """A store relance has set up, or exit 2: a typo in its path must not read, nor write to, a
+    new, empty store (stop a promotion there, report no one) while the real one keeps serving."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from relance.engine.migrate import MigrationError
-    from relance.engine.service import Engine, Store
+    from relance.engine.service import Store
 
-    rules = _rules_or_exit(rules_path)
-    try:  # an existing store only: a typo in its path must not stop a promotion in a new, empty one
-        return Engine(rules, Store(store, create=False) if store is not None else None)
+    try:
+        return Store(url, create=False)
     except (SQLAlchemyError, MigrationError, ValueError, ImportError) as error:
         _fail(f"cannot open the store: {str(error).splitlines()[0]}")
 

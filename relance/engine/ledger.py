@@ -101,6 +101,11 @@ class Ledger:
             if opened is not None:
                 opened.__exit__(None, None, None)
 
+    def read(self, read: Callable[[Any], Any]) -> Any:
+        """`read(connection)` under the store's lock (the in-memory store has one connection)."""
+        with self._reader() as conn:
+            return read(conn)
+
     def _reader(self) -> Any:
         local = self._local
         if getattr(local, "reading", False):

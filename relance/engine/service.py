@@ -160,7 +160,7 @@ class Engine:
     # ---- reads ----
 
     def context(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
-                now: dt.datetime | None = None, orders: Sequence[Any] = (), events: Sequence[Any] = (),
+                now: dt.datetime | None = None, orders: Sequence[Any] | None = None, events: Sequence[Any] | None = None,
                 rfm: Mapping[str, Any] | None = None) -> Context:
         """The validated context of one checkout (raises DataError naming the bad field). A contact
         given by its id is read from the store, with their orders, events and RFM scores (those
@@ -170,12 +170,14 @@ class Engine:
             raise DataError(f"cart: expected a mapping (currency, items, shipping...), not {type(cart).__name__}")
         if isinstance(contact, str):
             stored = self._stored(contact)
-            contact, orders, events = stored["contact"], orders or stored["orders"], events or stored["events"]
+            contact = stored["contact"]
+            orders = orders if orders is not None else stored["orders"]
+            events = events if events is not None else stored["events"]
             rfm = rfm if rfm is not None else stored.get("rfm")
         if contact is not None and not isinstance(contact, Contact | Mapping):
             raise DataError(f"contact: expected a mapping (id, email...) or a stored contact's id, not "
                             f"{type(contact).__name__}")
-        data: dict[str, Any] = {"orders": list(orders), "events": list(events)}
+        data: dict[str, Any] = {"orders": list(orders or ()), "events": list(events or ())}
         if isinstance(cart, Cart):
             validated_cart: Cart | None = cart
         else:
@@ -195,22 +197,21 @@ class Engine:
         return ctx
 
     def _stored(self, contact_id: str) -> dict[str, Any]:
-        """A stored contact's data, their percentages written back with their sign."""
-        with self.store.engine.connect() as conn:
-            data = S.stored_history(conn, contact_id)
+        """A stored contact's data, their custom attributes as this rule set declares them (the
+        others, kept for another rule set, are left out)."""
+        data = self.ledger.read(lambda conn: S.stored_history(conn, contact_id))
         if data is None:
             raise DataError(f"contact: no contact {contact_id!r} in the store (give the contact's data instead, "
                             "or import it with `relance import`)")
-        attributes = data["contact"]["attributes"]
-        for name, typ in self.rules.attributes.items():
-            if attributes.get(name) is not None and "percent" in (typ.kind, typ.element and typ.element.kind):
-                value = attributes[name]
-                attributes[name] = [_percent(v) for v in value] if isinstance(value, list) else _percent(value)
+        declared = self.rules.attributes
+        data["contact"]["attributes"] = {name: _as_written(value, declared[name])
+                                         for name, value in data["contact"]["attributes"].items()
+                                         if name in declared and value is not None}
         return data
 
     def evaluate(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
-                 codes: Sequence[str] = (), now: dt.datetime | None = None, *, orders: Sequence[Any] = (),
-                 events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None, explain: bool = False,
+                 codes: Sequence[str] = (), now: dt.datetime | None = None, *, orders: Sequence[Any] | None = None,
+                 events: Sequence[Any] | None = None, rfm: Mapping[str, Any] | None = None, explain: bool = False,
                  reservation: str | None = None) -> Evaluation:
         """The promotions this cart gets now; never writes. `explain` also lists the automatic
         promotions refused for their dates, country or channel (quiet otherwise)."""
@@ -220,8 +221,8 @@ class Engine:
             return evaluate(self.rules, ctx, codes, self.ledger, explain, reservation)
 
     def qualify(self, cart: Cart | Mapping[str, Any], contact: Contact | Mapping[str, Any] | str | None = None,
-                now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] = (),
-                events: Sequence[Any] = (), rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
+                now: dt.datetime | None = None, *, codes: Sequence[str] = (), orders: Sequence[Any] | None = None,
+                events: Sequence[Any] | None = None, rfm: Mapping[str, Any] | None = None) -> list[Opportunity]:
         """Promotions open now (automatic ones, and those of the codes typed) that this cart does
         not get only because of its condition, each with what is missing ("add 12.00 EUR for
         free shipping")."""
@@ -386,14 +387,23 @@ def _clock(now: Any) -> dt.datetime:
     return now
 
 
-def _percent(stored: Any) -> Any:
-    """A percentage as stored (the fraction, `0.1`) as written in data (`10%`)."""
+def _as_written(stored: Any, typ: Any) -> Any:
+    """A custom attribute as stored, as a shop writes it in data: a percentage is stored as its
+    fraction (`0.1`: `10%`), a date-time as UTC text without its zone."""
     from decimal import Decimal, InvalidOperation
 
+    from relance.engine.models import UTC, to_aware
+
+    if typ.kind == "list" and isinstance(stored, list):
+        return [_as_written(v, typ.element) for v in stored]
     try:
-        return f"{(Decimal(str(stored)) * 100).normalize():f}%"
+        if typ.kind == "percent":
+            return f"{(Decimal(str(stored)) * 100).normalize():f}%"
+        if typ.kind == "datetime" and isinstance(stored, str):
+            return to_aware(stored, UTC)
     except (InvalidOperation, ValueError):
-        return stored
+        pass  # not as stored by relance: the attribute's check says what is wrong with it
+    return stored
 
 
 def _paid(total: Any, currency: str) -> Money:
