@@ -110,3 +110,19 @@ def test_unknown_columns_are_named_once(tmp_path: Path, header: str) -> None:
     result = run("import", "--store", f"sqlite:///{tmp_path / 's.db'}", "--contacts", tmp_path / "c.csv")
     assert result.exit_code == 0
     assert result.output.count("ignored column(s) shoe_size") == 1
+
+
+def test_csv_cells_of_bool_and_list_attributes(tmp_path: Path) -> None:
+    """A CSV cell is text: `true` and `a|b` are read as the declared bool and list, as the
+    consents and tags columns are."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "relance.yaml").write_text("currency: EUR\nattributes:\n  vip: bool\n  sizes: list of number\n")
+    (tmp_path / "rules" / "s.rules").write_text("segment vips:\n    contact.vip and 42.5 in contact.sizes\n")
+    (tmp_path / "contacts.csv").write_text("id,created_at,vip,sizes\nc1,2024-01-01T10:00:00Z,true,41|42.5\n"
+                                           "c2,2024-01-01T10:00:00Z,no,\n")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = run("import", "--store", url, "--contacts", tmp_path / "contacts.csv", "--rules", tmp_path / "rules")
+    assert result.exit_code == 0, result.output
+    with connect(url).connect() as conn:
+        stored = dict(conn.execute(select(contacts.c.id, contacts.c.attributes)).all())
+    assert stored == {"c1": {"vip": True, "sizes": [41, 42.5]}, "c2": {"vip": False, "sizes": None}}  # a blank cell: none

@@ -119,8 +119,20 @@ def _contact(row: dict[str, Any], custom: dict[str, T.Type], tz: dt.tzinfo) -> C
         data.pop("tags", None)
     for name, typ in custom.items():
         if name in data:
-            data[name] = coerce_attribute(data[name], typ, tz)
+            data[name] = coerce_attribute(_from_text(data[name], typ), typ, tz)
     return Contact.model_validate(data, context={"tz": tz})
+
+
+def _from_text(value: Any, typ: T.Type) -> Any:
+    """A CSV cell (text) as the attribute's kind: `true`/`false` for a bool, `a|b` for a list,
+    as the consents and tags columns are written."""
+    if not isinstance(value, str):
+        return value
+    if typ.kind == "bool":
+        return _boolean(value)
+    if typ.kind == "list":
+        return [v for v in value.split("|") if v]
+    return value
 
 
 def _order(row: dict[str, Any], tz: dt.tzinfo) -> Order:
