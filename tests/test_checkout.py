@@ -335,6 +335,31 @@ promotion b:
     assert applied(e.evaluate(c, now=NOW), "b").discount == eur("10.00")
 
 
+def test_a_partial_return_rolls_back_some_promotions_of_an_order(tmp_path: Path) -> None:
+    """The customer returns the shoes: the shoes promotion's use and amount go back, the order's
+    other promotions still count, and the order is undone only when nothing of it is left."""
+    e = engine(tmp_path, '''
+promotion shoes "5 EUR off shoes":
+    reward 5 EUR off items where category == "shoes"
+    limit 1 total
+promotion once "1 EUR, once":
+    reward 1 EUR off order
+    limit 1 total
+''')
+    c = cart(("A", "shoes", 1, "50.00"), ("B", "socks", 1, "10.00"))
+    e.redeem(e.evaluate(c, now=NOW), "o1", now=NOW)
+    assert {r.promotion for r in e.evaluate(c, now=NOW).refused} == {"shoes", "once"}
+    assert e.rollback("o1", promotions=["shoes"]) == 1 and e.rollback("o1", promotions=["shoes"]) == 0
+    assert [a.promotion for a in e.evaluate(c, now=NOW).applied] == ["shoes"]  # `once` still counts
+    with e.store.engine.connect() as conn:
+        assert conn.scalar(select(S.redemption_batches.c.state)) == "redeemed"
+    assert e.rollback("o1", promotions=["once"]) == 1
+    with e.store.engine.connect() as conn:
+        assert conn.scalar(select(S.redemption_batches.c.state)) == "rolled_back"  # nothing of it is left
+    with pytest.raises(relance.DataError, match="promotions: expected a list of promotion names"):
+        e.rollback("o1", promotions="shoes")  # type: ignore[arg-type]
+
+
 def test_evaluate_never_writes_and_redeem_is_idempotent(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion social:

@@ -19,7 +19,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, select, text, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from relance.engine import store as S
@@ -311,15 +311,17 @@ class Ledger:
         self.forget()
         return released
 
-    def rollback(self, order_id: str) -> int:
-        """Undo an order's redemptions (cancel, refund): they stop counting, so every limit and
-        budget is back where it was. Returns how many were undone; a second call undoes none."""
+    def rollback(self, order_id: str, promotions: Sequence[str] | None = None) -> int:
+        """Undo an order's redemptions (cancel, refund), or those of some of its promotions (a
+        partial return): they stop counting, so every limit and budget is back where it was.
+        Returns how many were undone; a second call undoes none."""
+        live = [S.redemptions.c.order_id == order_id, S.redemptions.c.state.in_(("redeemed", "reserved"))]
         with self.lock, self.engine.begin() as conn:
-            result = conn.execute(update(S.redemptions).where(S.redemptions.c.order_id == order_id,
-                                                              S.redemptions.c.state.in_(("redeemed", "reserved")))
-                                  .values(state="rolled_back"))
-            conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.order_id == order_id)
-                         .values(state="rolled_back"))
+            chosen = [S.redemptions.c.promotion.in_(list(promotions))] if promotions is not None else []
+            result = conn.execute(update(S.redemptions).where(*live, *chosen).values(state="rolled_back"))
+            if promotions is None or not conn.scalar(select(func.count()).select_from(S.redemptions).where(*live)):
+                conn.execute(update(S.redemption_batches).where(S.redemption_batches.c.order_id == order_id)
+                             .values(state="rolled_back"))
         self.forget()
         return int(result.rowcount or 0)
 

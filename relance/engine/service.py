@@ -267,11 +267,15 @@ class Engine:
             raise DataError(f"reservation: expected the key of a reserve receipt, not {reservation!r}")
         return self.ledger.release(reservation)
 
-    def rollback(self, order_id: str) -> int:
-        """Undo an order's redemptions (cancel or refund); limits and budgets count them no more."""
+    def rollback(self, order_id: str, promotions: Sequence[str] | None = None) -> int:
+        """Undo an order's redemptions (cancel or refund), or only those of `promotions` (the
+        customer returned the items a promotion was for); limits and budgets count them no more.
+        How many were undone (0 the second time)."""
         if not isinstance(order_id, str) or not order_id.strip():
             raise DataError(f"order_id: expected a non-empty string, not {order_id!r}")
-        return self.ledger.rollback(order_id)
+        if promotions is not None and (isinstance(promotions, str) or not all(isinstance(p, str) for p in promotions)):
+            raise DataError(f"promotions: expected a list of promotion names, not {promotions!r}")
+        return self.ledger.rollback(order_id, promotions)
 
     def disable(self, promotion: str, note: str | None = None, now: dt.datetime | None = None) -> None:
         """Stop a promotion now, without a rule change (evaluation sees it within `cache_ttl`;
