@@ -143,6 +143,9 @@ def test_an_or_is_reachable_by_the_side_adding_items_can_meet(tmp_path: Path) ->
     assert (gap.reachable, gap.amount) == (True, eur("10.00"))
     [never] = gaps(tmp_path / "never", 'cart.subtotal < 30 EUR or contact.tier == "gold"', SOCKS40, DE)
     assert not never.reachable
+    [smaller] = gaps(tmp_path / "smaller", 'cart.subtotal >= 100 EUR or sum(cart.items.total where category == "hats") '
+                                           '>= 5 EUR', SOCKS40, DE)
+    assert (smaller.amount, smaller.where) == (eur("5.00"), 'category == "hats"')  # the cheaper way there
 
 
 def test_strictly_more_asks_for_the_next_cent_and_the_next_whole_item(tmp_path: Path) -> None:

@@ -211,12 +211,16 @@ def _missing(part: A.Expr, interpreter: Interpreter, ctx: Context, rules: RuleSe
              excluded: A.Expr | None) -> Missing:
     text = format_expr(part)
     if isinstance(part, A.Logic) and part.op == "or":
-        # reachable when one side is: the first one, as written, says what to add
-        for side in (part.left, part.right):
-            gaps = missing(rules, side, ctx, excluded)
-            if len(gaps) == 1 and gaps[0].reachable:
-                return replace(gaps[0], text=text)
-        return Missing(text)
+        # reachable when one side is: the smaller of two amounts (or of two numbers of items), else
+        # the first side as written, says what to add
+        sides = [gaps[0] for side in (part.left, part.right)
+                 if len(gaps := missing(rules, side, ctx, excluded)) == 1 and gaps[0].reachable]
+        if not sides:
+            return Missing(text)
+        best = sides[0]
+        if len(sides) == 2 and (sides[1].amount is None) == (best.amount is None) and _size(sides[1]) < _size(best):
+            best = sides[1]
+        return replace(best, text=text)
     found = _gap(part, interpreter, ctx)
     if found is None or excluded == EVERY_ITEM:
         return Missing(text)
