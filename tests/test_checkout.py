@@ -608,6 +608,17 @@ promotion loyal "10% for a third order":
         e.evaluate(c, "c9", now=NOW)
 
 
+def test_a_line_total_is_written_as_its_own_price_whatever_was_validated_before() -> None:
+    """`19.50` and `19.5` are equal amounts written differently: a line keeps its own writing
+    (a cache keyed on equal amounts once gave one line the other's)."""
+    def total(price: str, quantity: int) -> str:
+        return str(relance.Cart.model_validate({"currency": "EUR", "items": [
+            {"sku": "A", "quantity": quantity, "unit_price": price}]}).items[0].total)
+
+    assert [total("19.50", 1), total("19.5", 1), total("9.75", 2), total("9.750", 2)] == \
+        ["19.50 EUR", "19.5 EUR", "19.50 EUR", "19.500 EUR"]
+
+
 def test_currency_and_bad_data(tmp_path: Path) -> None:
     e = engine(tmp_path, '''
 promotion five:

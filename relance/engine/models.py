@@ -186,9 +186,9 @@ def _item_money(value: Any, info: ValidationInfo) -> Money:
 ItemMoney = Annotated[Money, BeforeValidator(_item_money)]
 
 
-@functools.lru_cache(maxsize=8192)
 def _line_total(unit_price: Money, quantity: int) -> Money:
-    """Quantity x unit price, made once per price and quantity (lines recur from cart to cart)."""
+    """Quantity x unit price; a line of one unit is its unit price. Not cached: `19.5` and `19.50`
+    are equal keys, and a cache would hand one line the other's way of writing its total."""
     return unit_price if quantity == 1 else Money(unit_price.amount * quantity, unit_price.currency)
 
 
