@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -617,6 +618,13 @@ def test_a_line_total_is_written_as_its_own_price_whatever_was_validated_before(
 
     assert [total("19.50", 1), total("19.5", 1), total("9.75", 2), total("9.750", 2)] == \
         ["19.50 EUR", "19.5 EUR", "19.50 EUR", "19.500 EUR"]
+
+
+def test_the_json_of_an_evaluation_has_its_gifts(tmp_path: Path) -> None:
+    e = engine(tmp_path, 'promotion mug:\n    reward gift "MUG"\n')
+    result = e.evaluate(cart(("A", "x", 1, "10.00")), now=NOW)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["gifts"] == ["MUG"] and data["applied"][0]["gifts"] == ["MUG"] and data["total"]["amount"] == "10.00"
 
 
 def test_currency_and_bad_data(tmp_path: Path) -> None:

@@ -208,8 +208,8 @@ class Evaluation:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (amounts as strings, so no float ever touches them)."""
-        return _jsonable(self)
+        """JSON-ready (amounts as strings, so no float ever touches them), `gifts` included."""
+        return {**_jsonable(self), "gifts": list(self.gifts)}
 
 
 def _jsonable(value: Any) -> Any:
