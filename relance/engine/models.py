@@ -176,11 +176,8 @@ def amount_in(value: Any, currency: str) -> Money:
 
 def _item_money(value: Any, info: ValidationInfo) -> Money:
     """An item's amount: a bare one is in the currency of its cart or order (validation context)."""
-    if not isinstance(value, Money):
-        currency = (info.context or {}).get("currency")
-        if currency is not None:
-            value = _bare(value, currency)
-    return _money(value)
+    currency = None if isinstance(value, Money) else (info.context or {}).get("currency")
+    return _money(value) if currency is None else amount_in(value, currency)
 
 
 ItemMoney = Annotated[Money, BeforeValidator(_item_money)]

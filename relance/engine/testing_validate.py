@@ -107,16 +107,15 @@ def _typed(located: Located, loc: tuple[str | int, ...], value: Any, model: type
                     and isinstance(item, list):
                 out[key] = [_scalar(located, (*here, n), v, "bool") for n, v in enumerate(item)]
             continue
-        annotation = field_info.annotation
-        inner = next((a for a in (annotation, *getattr(annotation, "__args__", ()))
-                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        leaves = _leaves(field_info.annotation)
+        inner = next((t for t in leaves if isinstance(t, type) and issubclass(t, BaseModel)), None)
         if inner is not None and isinstance(item, list):
             out[key] = [_typed(located, (*here, n), v, inner, ruleset) for n, v in enumerate(item)]
         elif inner is not None:
             out[key] = _typed(located, here, item, inner, ruleset)
-        elif bool in (annotation, *getattr(annotation, "__args__", ())):
+        elif bool in leaves:
             out[key] = _scalar(located, here, item, "bool")
-        elif int in (annotation, *getattr(annotation, "__args__", ())):
+        elif int in leaves:
             out[key] = _scalar(located, here, item, "int")
     return out
 
