@@ -57,9 +57,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/segments.py` from a checkout
 
 import relance
-from relance.engine import store
-from relance.engine.refresh import refresh
-from relance.engine.segments import sql_compiler
+from relance.engine.store import tables as store
+from relance.engine.segments.refresh import refresh
+from relance.engine.segments.membership import sql_compiler
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC

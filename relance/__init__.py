@@ -4,15 +4,15 @@ The public API: `load` a rule set folder, `compile_expression` for one condition
 the data a rule reads, and `RuleSetError` with every positioned diagnostic of a bad rule set.
 """
 
-from relance.engine.checkout import Applied, Evaluation, Refusal
-from relance.engine.context import Context, DataError
-from relance.engine.diagnostics import Diagnostic, EvaluationError, RuleSetError
-from relance.engine.expression import CompiledExpression, compile_expression
-from relance.engine.ledger import Receipt, RedemptionError
-from relance.engine.loader import load
-from relance.engine.models import Cart, Contact, Event, Item, Order
-from relance.engine.money import Money
-from relance.engine.ruleset import RuleSet
+from relance.engine.checkout.evaluation import Applied, Evaluation, Refusal
+from relance.engine.data.context import Context, DataError
+from relance.grammar.diagnostics import Diagnostic, EvaluationError, RuleSetError
+from relance.engine.ruleset.expression import CompiledExpression, compile_expression
+from relance.engine.checkout.ledger import Receipt, RedemptionError
+from relance.engine.ruleset.load import load
+from relance.engine.data.models import Cart, Contact, Event, Item, Order
+from relance.engine.data.money import Money
+from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.service import Engine, Opportunity, Store, StoreError
 
 __version__ = "0.1.0"

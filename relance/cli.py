@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
-from relance.engine.diagnostics import Diagnostic, RuleSetError
+from relance.grammar.diagnostics import Diagnostic, RuleSetError
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -39,7 +39,7 @@ def _count(number: int, word: str) -> str:
 
 
 def _load(path: str) -> Any:
-    from relance.engine.loader import load
+    from relance.engine.ruleset.load import load
 
     return load(path)
 
@@ -75,8 +75,8 @@ def check(path: str, fmt: str) -> None:
 
 def _check_target(target: Path) -> None:
     """Refuse, as a usage error, what is not a rule set or a rule file."""
-    from relance.engine.forms import PROJECT_FILES
-    from relance.engine.loader import RULE_SUFFIXES, find_project_file, is_test_file
+    from relance.engine.language.forms import PROJECT_FILES
+    from relance.engine.ruleset.load import RULE_SUFFIXES, find_project_file, is_test_file
 
     if not target.exists():
         _fail(f"{target}: no such file or folder")
@@ -95,8 +95,8 @@ def _check_target(target: Path) -> None:
 @click.option("--check", "check_only", is_flag=True, help="fail if a file is not formatted; change nothing")
 def fmt(path: str, check_only: bool) -> None:
     """Rewrite .rules files in canonical form (comments are kept, above their declaration)."""
-    from relance.engine.formatter import format_source
-    from relance.engine.parser import parse_rules
+    from relance.grammar.formatter import format_source
+    from relance.grammar.parser import parse_rules
 
     target = Path(path)
     if not target.exists():
@@ -138,7 +138,7 @@ def schema(kind: str | None) -> None:
 
     For example, with the YAML extension of VS Code: `relance schema rules > .relance-rules.json` and
     `"yaml.schemas": {".relance-rules.json": "rules/**/*.yaml"}` in the settings."""
-    from relance.engine.forms import schemas
+    from relance.engine.language.forms import schemas
 
     found = schemas()
     click.echo(json.dumps(found[kind] if kind else found, indent=2))
@@ -152,11 +152,11 @@ def schema(kind: str | None) -> None:
 @click.option("--explain", is_flag=True, help="show the value of each part of the expression")
 def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None, explain: bool) -> None:
     """Evaluate one expression against a JSON context and print its value."""
-    from relance.engine.context import Context, DataError
-    from relance.engine.diagnostics import EvaluationError
-    from relance.engine.expression import compile_expression
-    from relance.engine.models import UTC, to_aware
-    from relance.engine.testing import show
+    from relance.engine.data.context import Context, DataError
+    from relance.grammar.diagnostics import EvaluationError
+    from relance.engine.ruleset.expression import compile_expression
+    from relance.engine.data.models import UTC, to_aware
+    from relance.engine.testing.runner import show
 
     rules = None
     if rules_path:
@@ -202,7 +202,7 @@ def eval_(expression: str, context_file: str | None, rules_path: str | None, at:
 def test(path: str, fmt: str, verbose: bool) -> None:
     """Run the *.test.yaml files of a rule set. Exit 1 if the rules do not load, 2 if a test fails
     or a test file has errors."""
-    from relance.engine.testing import run_tests, test_files
+    from relance.engine.testing.runner import run_tests, test_files
 
     target = Path(path)
     if not target.exists():
@@ -242,8 +242,8 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
     """Import contacts, orders (with items) and events; upsert by id, every bad row reported."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from relance.engine.importer import ImportRefused
-    from relance.engine.store import connect
+    from relance.engine.store.importer import ImportRefused
+    from relance.engine.store.tables import connect
 
     if not (contacts_file or orders_file or events_file):
         _fail("give at least one of --contacts, --orders, --events")
@@ -272,8 +272,8 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
 def _run_import(engine: Any, rules: Any, strict: bool, *files: str | None) -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from relance.engine.importer import Importer
-    from relance.engine.models import UTC
+    from relance.engine.store.importer import Importer
+    from relance.engine.data.models import UTC
 
     tz = rules.timezone if rules else UTC
     custom = dict(rules.attributes) if rules else {}
@@ -303,8 +303,8 @@ def rfm(store: str | None, data_dir: str | None, at: str, rules_path: str | None
     """Compute RFM for every contact with an eligible order and write it as CSV."""
     import csv
 
-    from relance.engine.models import UTC, to_aware
-    from relance.engine.rfm import compute_sql, read_sql
+    from relance.engine.data.models import UTC, to_aware
+    from relance.engine.segments.rfm import compute_sql, read_sql
 
     rules = _rules_or_exit(rules_path)
     tz = rules.timezone if rules else UTC
@@ -338,8 +338,8 @@ def segments() -> None:
 @click.option("--at", "at", help="the clock (default: now)")
 def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
     """Compute every segment (and RFM), store membership, record who entered and who left."""
-    from relance.engine.models import to_aware
-    from relance.engine.refresh import refresh
+    from relance.engine.data.models import to_aware
+    from relance.engine.segments.refresh import refresh
 
     rules = _rules_or_exit(rules_path)
     try:
@@ -364,8 +364,8 @@ def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
 def dry_run_(rules_path: str, data_dir: str | None, store: str | None, at: str | None, fmt: str, out: str | None,
              sample: int) -> None:
     """Segment sizes, samples, the RFM grid and pending moves over real data, writing nothing."""
-    from relance.engine.dryrun import dry_run
-    from relance.engine.models import to_aware
+    from relance.engine.segments.dryrun import dry_run
+    from relance.engine.data.models import to_aware
 
     rules = _rules_or_exit(rules_path)
     if not (data_dir or store):
@@ -379,7 +379,7 @@ def dry_run_(rules_path: str, data_dir: str | None, store: str | None, at: str |
     if fmt == "json":
         text = json.dumps(report.to_dict(), indent=2)
     elif fmt == "html":
-        from relance.engine.report_html import render
+        from relance.engine.segments.report_html import render
 
         text = render(report)
     else:
@@ -411,7 +411,7 @@ def _report_table(report: Any, color: bool) -> str:
 
 def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:
     """The store to read: a URL, or a temporary SQLite store filled from a data folder."""
-    from relance.engine.store import connect
+    from relance.engine.store.tables import connect
 
     if store and data_dir:
         _fail("give --store or --data, not both")
@@ -447,7 +447,7 @@ def _rules_or_exit(path: str | None) -> Any:
 
 @cli.group()
 def db() -> None:
-    """The store's schema, changed only by migrations (relance/migrations/)."""
+    """The store's schema, changed only by migrations (relance/engine/store/migrations/)."""
 
 
 def _on_store(url: str, work: Any) -> None:
@@ -457,8 +457,8 @@ def _on_store(url: str, work: Any) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from relance.engine.migrate import MigrationError
-    from relance.engine.store import connect
+    from relance.engine.store.migrate import MigrationError
+    from relance.engine.store.tables import connect
 
     try:
         shown = make_url(url).render_as_string(hide_password=True)
@@ -481,8 +481,7 @@ def _on_store(url: str, work: Any) -> None:
 @click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL (SQLite file or PostgreSQL)")
 def db_upgrade(store: str) -> None:
     """Bring the store to the latest schema: create it, migrate it, or adopt one made before migrations."""
-    from relance.engine import migrate
-
+    from relance.engine.store import migrate
     def work(engine: Any) -> None:
         before = migrate.current(engine)
         migrate.upgrade(engine)
@@ -497,8 +496,7 @@ def db_upgrade(store: str) -> None:
 @click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL (SQLite file or PostgreSQL)")
 def db_current(store: str) -> None:
     """Print the store's revision, and the revisions `relance db upgrade` would apply."""
-    from relance.engine import migrate
-
+    from relance.engine.store import migrate
     def work(engine: Any) -> None:
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") and not Path(database).exists():
@@ -529,7 +527,7 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def _at(at: str | None, tz: Any) -> dt.datetime:
-    from relance.engine.models import CLOCK_YEARS, UTC, to_aware
+    from relance.engine.data.models import CLOCK_YEARS, UTC, to_aware
 
     try:
         when = to_aware(at, tz) if at else dt.datetime.now(UTC)
@@ -554,7 +552,7 @@ def _existing_store(url: str) -> Any:
     new, empty store (stop a promotion there, report no one) while the real one keeps serving."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from relance.engine.migrate import MigrationError
+    from relance.engine.store.migrate import MigrationError
     from relance.engine.service import Store
 
     try:
@@ -576,8 +574,8 @@ def _existing_store(url: str) -> Any:
 def explain(rules_path: str, cart_file: str, contact_file: str | None, codes: tuple[str, ...], at: str | None,
             store: str | None, fmt: str) -> None:
     """Which promotions a cart gets, by how much, on which lines, and why the others do not."""
-    from relance.engine.context import DataError
-    from relance.engine.diagnostics import EvaluationError
+    from relance.engine.data.context import DataError
+    from relance.grammar.diagnostics import EvaluationError
 
     engine = _checkout_engine(rules_path, store)
     cart = _read_json(cart_file, "cart")
@@ -649,7 +647,7 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
     """Generate COUNT new unique codes of PROMOTION (its `code unique pattern`) into the store."""
     import time
 
-    from relance.engine.codes import write_csv
+    from relance.engine.checkout.codes import write_csv
 
     engine = _checkout_engine(rules_path, store)
     if contact_id is not None and not contact_id.strip():
@@ -697,7 +695,7 @@ def codes_generate(promotion: str, count: int, rules_path: str, store: str, cont
 @click.option("--store", default=DEFAULT_STORE, show_default=True, help="database URL")
 def codes_import(promotion: str, file: str, rules_path: str, store: str) -> None:
     """Import the codes of FILE (CSV: code[, contact_id, expires_at]) into PROMOTION's pool; all or none."""
-    from relance.engine.codes import read_csv
+    from relance.engine.checkout.codes import read_csv
 
     engine = _checkout_engine(rules_path, store)
     try:
@@ -716,7 +714,7 @@ def _store_switch(command: Any) -> Any:
 def _switch(subject: str, rules_path: str, store: str, act: Any, done: str, unchanged: str | None = None) -> None:
     """Switch one thing in the store (stop a promotion, void a code), or say why not; `unchanged`
     is said when `act` returns False (it was so already)."""
-    from relance.engine.context import DataError
+    from relance.engine.data.context import DataError
 
     engine = _checkout_engine(rules_path, store)
     try:

@@ -6,7 +6,7 @@ A cosmetics and shoes shop selling in France, Belgium, Germany and the United Ki
 
 Generation uses the standard library only, with one `random.Random(2026)` drawn in a fixed order.
 Before anything is written, every row is parsed back from the exact text about to be written and
-validated against relance's pydantic models (`relance.engine.models`), plus the shop's own
+validated against relance's pydantic models (`relance.engine.data.models`), plus the shop's own
 invariants (totals, dates, opens after sends...); the first problems are printed and the run fails.
 
     python samples/generate.py            # writes samples/shop/ and prints the statistics
@@ -929,9 +929,9 @@ def check(contacts_text: str, orders_text: str, events_text: str) -> None:
     sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing relance
     from pydantic import ValidationError
 
-    from relance.engine.models import Contact
-    from relance.engine.models import Event as EventModel
-    from relance.engine.models import Order as OrderModel
+    from relance.engine.data.models import Contact
+    from relance.engine.data.models import Event as EventModel
+    from relance.engine.data.models import Order as OrderModel
 
     problems: list[str] = []
 

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 import relance
-from relance.engine import store as S
-
+from relance.engine.store import tables as S
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
 CONTACT = {"id": "c1", "email": "Anna@Example.fr", "country": "FR", "language": "fr",

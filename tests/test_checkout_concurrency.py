@@ -23,8 +23,7 @@ from conftest import pg_database
 from sqlalchemy import func, select
 
 import relance
-from relance.engine import store as S
-
+from relance.engine.store import tables as S
 UTC = dt.UTC
 THREADS = 12
 PROCESSES = 6

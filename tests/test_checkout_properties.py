@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import relance
-from relance.engine.allocation import allocate, percent_of
-from relance.engine.checkout import Evaluation, evaluate
-from relance.engine.money import Money
+from relance.engine.checkout.allocation import allocate, percent_of
+from relance.engine.checkout.evaluation import Evaluation, evaluate
+from relance.engine.data.money import Money
 
 EXAMPLES = int(os.environ.get("RELANCE_CHECKOUT_EXAMPLES", "150"))
 """Examples per property (150 keeps the file fast; raise it to hunt: RELANCE_CHECKOUT_EXAMPLES=5000)."""

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 
-from relance.engine.codes import (
+from relance.engine.checkout.codes import (
     CHARSETS,
     FULL_DIGITS,
     FULL_LETTERS,
@@ -37,8 +37,8 @@ from relance.engine.codes import (
     read_csv,
     write_csv,
 )
-from relance.engine.promotion import normalize_code
-from relance.engine.store import codes, connect, create_schema
+from relance.engine.ruleset.promotion import normalize_code
+from relance.engine.store.tables import codes, connect, create_schema
 
 NOW = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 PARIS = ZoneInfo("Europe/Paris")

@@ -6,7 +6,7 @@ language shown to readers, a `relance...` word says what to run, `key=value` wor
     ```relance                      expressions, each followed by a line `# => VALUE`: evaluated
                                     against the documentation shop and context, compiled and
                                     interpreted alike; VALUE is what `relance eval` prints
-                                    (relance.engine.testing.show with the shop's time zone and the
+                                    (relance.engine.testing.runner.show with the shop's time zone and the
                                     expression's type: `2026-11-23T10:00:00+01:00`, `10%`,
                                     `{email: true, sms: false, push: false}`)
     ```relance-rules                declarations (.rules, or YAML with ```yaml relance-rules) that
@@ -46,7 +46,7 @@ from click.testing import CliRunner
 
 import relance
 from relance.cli import cli
-from relance.engine.testing import run_one, show
+from relance.engine.testing.runner import run_one, show
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -527,8 +527,8 @@ def test_every_code_has_an_example_that_triggers_it() -> None:
 
 
 def test_language_doc_mentions_every_function_and_aggregate() -> None:
-    from relance.engine.ast import AGGREGATES
-    from relance.engine.checker import FUNCTIONS
+    from relance.grammar.ast import AGGREGATES
+    from relance.engine.language.checker import FUNCTIONS
 
     text = LANGUAGE.read_text(encoding="utf-8")
     missing = [name for name in [*FUNCTIONS, *AGGREGATES] if f"`{name}(" not in text and f"`{name}`" not in text]
@@ -539,7 +539,7 @@ def test_language_doc_mentions_every_function_and_aggregate() -> None:
 
 
 def test_language_doc_mentions_every_field() -> None:
-    from relance.engine.datamodel import RECORDS, ROOTS
+    from relance.engine.data.datamodel import RECORDS, ROOTS
 
     text = LANGUAGE.read_text(encoding="utf-8")
     missing = [f"{record}.{name}" for record, fields in RECORDS.items() for name in fields

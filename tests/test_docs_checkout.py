@@ -41,8 +41,8 @@ from test_docs import _transcript
 
 import relance
 from relance.cli import cli
-from relance.engine.checkout import REASONS
-from relance.engine.testing import run_one
+from relance.engine.checkout.evaluation import REASONS
+from relance.engine.testing.runner import run_one
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "checkout.md"

@@ -17,11 +17,11 @@ from test_rfm import CDNOW
 
 import relance
 from relance.cli import cli
-from relance.engine.dryrun import dry_run
-from relance.engine.refresh import refresh
-from relance.engine.rfm import with_rfm
-from relance.engine.segments import members_python
-from relance.engine.store import connect, create_schema, insert_contexts, rfm, segment_members
+from relance.engine.segments.dryrun import dry_run
+from relance.engine.segments.refresh import refresh
+from relance.engine.segments.rfm import with_rfm
+from relance.engine.segments.membership import members_python
+from relance.engine.store.tables import connect, create_schema, insert_contexts, rfm, segment_members
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relance
-from relance.engine.parser import ParseFailure, parse_expression, parse_rules
+from relance.grammar.parser import ParseFailure, parse_expression, parse_rules
 
 
 def diagnostics_of(text: str) -> list[relance.Diagnostic]:
@@ -24,8 +24,7 @@ def diagnostics_of(text: str) -> list[relance.Diagnostic]:
 def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The grammar must not run: the input is refused by a linear check before it (so the
     refusal costs one pass over the text, however large; bench/load.py times loading)."""
-    from relance.engine import parser
-
+    from relance.grammar import parser
     def refuse() -> None:
         raise AssertionError("the parser ran on input that should have been refused before parsing")
 

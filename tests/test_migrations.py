@@ -1,4 +1,4 @@
-"""Migrations: the tables in store.py and the revisions in relance/migrations/ must agree, on SQLite and
+"""Migrations: the tables in store.py and the revisions in relance/engine/store/migrations/ must agree, on SQLite and
 PostgreSQL; upgrading is idempotent; stores made before migrations are adopted; `relance db`."""
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from conftest import pg_database
 from sqlalchemy import Engine, event, insert, inspect, select, text
 
 from relance.cli import cli
-from relance.engine import migrate, store
+from relance.engine.store import migrate
+from relance.engine.store import tables as store
 
 ADD_A_MIGRATION = (
     "the tables in relance/engine/store.py and the migrations differ: add a migration with\n"
-    '    python -m relance.engine.migrate revision -m "what changed"\n'
+    '    python -m relance.engine.store.migrate revision -m "what changed"\n'
     "(alembic revision --autogenerate, against a store at head), read it, then run the tests again.\n"
     "Differences (Alembic's compare_metadata):\n")
 
@@ -95,7 +96,7 @@ def test_revision_scripts_import_relance_types_by_path() -> None:
     for path in (migrate.MIGRATIONS / "versions").glob("0*.py"):
         source = path.read_text(encoding="utf-8")
         if "UTCDateTime" in source:
-            assert "import relance.engine.store" in source, path
+            assert "import relance.engine.store\n" in source, path
             assert "UTCDateTime()" in source and "relance.engine.store.UTCDateTime()" in source, path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import relance
-from relance.engine.explain import Missing, excluded_items, missing, to_add, upsell
+from relance.engine.checkout.explain import Missing, excluded_items, missing, to_add, upsell
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # a Monday, 11:00 in Paris
 DE = {"id": "c-de", "country": "DE", "created_at": "2026-01-01T00:00:00Z"}

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from strategies import NOW, random_base
 
 import relance
-from relance.engine.refresh import pending_moves, refresh
-from relance.engine.rfm import with_rfm
-from relance.engine.segments import members_python
-from relance.engine.store import connect, create_schema, insert_contexts, segment_events, segment_members
+from relance.engine.segments.refresh import pending_moves, refresh
+from relance.engine.segments.rfm import with_rfm
+from relance.engine.segments.membership import members_python
+from relance.engine.store.tables import connect, create_schema, insert_contexts, segment_events, segment_members
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_a_new_order_moves_one_contact(rules: relance.RuleSet) -> None:
     assert stored_members(engine, "prospects") == {"ana", "bob"}
     later = now + dt.timedelta(days=1)
     with engine.begin() as conn:
-        from relance.engine.store import orders
+        from relance.engine.store.tables import orders
         conn.execute(orders.insert().values(id="o1", contact_id="ana", created_at=later, status="paid",
                                             currency="EUR", total_minor=4200, shipping_minor=0, codes=[]))
     assert pending_moves(engine, rules, later, "prospects") == (0, 1)

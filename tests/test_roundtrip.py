@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relance.engine import ast as A
-from relance.engine.formatter import format_expr, format_file, format_reward
-from relance.engine.parser import parse_expression, parse_reward, parse_rules
+from relance.grammar import ast as A
+from relance.grammar.formatter import format_expr, format_file, format_reward
+from relance.grammar.parser import parse_expression, parse_reward, parse_rules
 
 KEYWORDS = {"and", "or", "not", "in", "where", "true", "false", "null", "segment", "starts", "ends", "with", "contains", "off", "up", "to", "buy", "get", "free", "fixed", "price", "gift", "order", "shipping", "items", "promotion", "code", "when", "reward", "exclude", "limit", "valid", "unique", "pattern", "per", "total", "budget", "from", "until", "days", "hours", "contact", "day", "week", "month", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 

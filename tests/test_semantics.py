@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relance
-from relance.engine import runtime as R
-from relance.engine.money import Money
+from relance.engine.data import values as R
+from relance.engine.data.money import Money
 
 NOW = "2026-03-31T10:00:00+02:00"
 DATA: dict[str, Any] = {
@@ -78,7 +78,7 @@ def test_values(text: str, expected: Any) -> None:
 
 
 def test_daylight_saving_shift_keeps_the_wall_clock() -> None:
-    paris = relance.engine.context.zone("Europe/Paris")
+    paris = relance.engine.data.context.zone("Europe/Paris")
     before = dt.datetime(2026, 3, 28, 12, tzinfo=paris)
     after = R.shift(before, 1, "day", paris)
     assert after.astimezone(paris).hour == 12
@@ -142,7 +142,7 @@ def test_elapsed_days_across_daylight_saving_are_real_days(paris_rules: relance.
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="0123456789.-e+٣² ", max_size=20), st.sampled_from(["EUR", "JPY", "KWD", "XXX"]))
 def test_the_fast_path_for_amounts_agrees_with_the_full_parser(number: str, currency: str) -> None:
-    from relance.engine.models import _money, _parse_money
+    from relance.engine.data.models import _money, _parse_money
 
     text = f"{number} {currency}"
 
@@ -171,7 +171,7 @@ def test_a_cart_validates_alike_with_or_without_its_currency_in_the_context(
     context; `Cart.model_validate` alone rewrites the items instead: same carts, same refusals."""
     from pydantic import ValidationError
 
-    from relance.engine.models import Cart, in_currency
+    from relance.engine.data.models import Cart, in_currency
 
     cart = {"currency": currency, "items": [{k: v for k, v in i.items() if v is not None or k == "unit_price"}
                                             for i in items]}

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import relance
 from relance.cli import cli
-from relance.engine import testing
-from relance.engine.context import Context, DataError
+from relance.engine.testing import runner as testing
+from relance.engine.data.context import Context, DataError
 
 PROJECT = """\
 relance: 1
@@ -386,9 +386,9 @@ tests:
 
 
 def test_amounts_are_found_from_the_models_and_forms() -> None:
-    from relance.engine.forms import Redeemed
-    from relance.engine.models import Cart, Item, Order
-    from relance.engine.testing_validate import _amounts_of
+    from relance.engine.language.forms import Redeemed
+    from relance.engine.data.models import Cart, Item, Order
+    from relance.engine.testing.validate import _amounts_of
 
     assert _amounts_of(Cart)[0] == ["shipping", "subtotal", "total"]
     assert _amounts_of(Item)[0] == ["unit_price", "total"]

@@ -20,15 +20,15 @@ from typing import Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
-from relance.engine import store as S
-from relance.engine.checkout import Checkout, Evaluation, evaluate
-from relance.engine.context import Context, DataError
-from relance.engine.explain import Missing, excluded_items, missing, to_add, upsell
-from relance.engine.ledger import Ledger, Receipt, RedemptionError
-from relance.engine.models import CLOCK_YEARS, Cart, Contact, amount_in
-from relance.engine.money import Money
-from relance.engine.ruleset import RuleSet
-from relance.engine.runtime import shift
+from relance.engine.store import tables as S
+from relance.engine.checkout.evaluation import Checkout, Evaluation, evaluate
+from relance.engine.data.context import Context, DataError
+from relance.engine.checkout.explain import Missing, excluded_items, missing, to_add, upsell
+from relance.engine.checkout.ledger import Ledger, Receipt, RedemptionError
+from relance.engine.data.models import CLOCK_YEARS, Cart, Contact, amount_in
+from relance.engine.data.money import Money
+from relance.engine.ruleset.ruleset import RuleSet
+from relance.engine.data.values import shift
 
 UTC = dt.UTC
 
@@ -62,8 +62,7 @@ class Store:
         else:
             self.engine = S.connect(url)
         if not create:
-            from relance.engine import migrate
-
+            from relance.engine.store import migrate
             if migrate.current(self.engine) is None:
                 self.engine.dispose()
                 raise StoreError(f"{_shown(url)} has no relance tables: set it up with "
@@ -136,7 +135,7 @@ class Engine:
     def __init__(self, rules: RuleSet | str | Path, store: Store | str | SqlEngine | None = None,
                  cache_ttl: float = 1.0):
         if not isinstance(rules, RuleSet):
-            from relance.engine.loader import load
+            from relance.engine.ruleset.load import load
 
             rules = load(rules)
         self.rules = rules
@@ -151,7 +150,7 @@ class Engine:
 
     def reload(self, path: str | Path) -> RuleSet:
         """Load the rule set again; on any error (RuleSetError) the current one stays in place."""
-        from relance.engine.loader import load
+        from relance.engine.ruleset.load import load
 
         rules = load(path)
         self.rules = rules
@@ -303,7 +302,7 @@ class Engine:
             raise DataError(f"code: expected a non-empty string, not {code!r}")
         changed = self.ledger.void_code(code, voided, _clock(now), note)
         if changed is None:
-            from relance.engine.promotion import normalize_code
+            from relance.engine.ruleset.promotion import normalize_code
 
             public = self.rules.public_codes.get(normalize_code(code))
             raise KeyError(f"no code {code!r} in the store" + (
@@ -315,8 +314,7 @@ class Engine:
                     now: dt.datetime | None = None) -> list[str]:
         """New unique codes of a pool promotion (`code unique pattern`), stored at once; each
         expires after the lifetime its rule declares (`expires after 30 days`), if any."""
-        from relance.engine import codes
-
+        from relance.engine.checkout import codes
         declared = self._pool(promotion)
         if declared.pattern is None:
             raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
@@ -330,8 +328,7 @@ class Engine:
     def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
         """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
         all or none (CodeError names the bad lines)."""
-        from relance.engine import codes
-
+        from relance.engine.checkout import codes
         self._pool(promotion)
         when = now or dt.datetime.now(UTC)
         with self.ledger.lock:
@@ -355,7 +352,7 @@ class Engine:
 
     def _known(self, promotion: str) -> None:
         if promotion not in self.rules.promotions:
-            from relance.engine.diagnostics import did_you_mean
+            from relance.grammar.diagnostics import did_you_mean
 
             hint = did_you_mean(promotion, self.rules.promotions)
             raise KeyError(f"no promotion {promotion!r} in this rule set" + (f"; {hint}" if hint else ""))
@@ -396,7 +393,7 @@ def _as_written(stored: Any, typ: Any) -> Any:
     fraction (`0.1`: `10%`), a date-time as UTC text without its zone."""
     from decimal import Decimal, InvalidOperation
 
-    from relance.engine.models import UTC, to_aware
+    from relance.engine.data.models import UTC, to_aware
 
     if typ.kind == "list" and isinstance(stored, list):
         return [_as_written(v, typ.element) for v in stored]

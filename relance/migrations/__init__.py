@@ -1,5 +1,0 @@
-"""Alembic migrations of the store: `env.py` and the revisions in `versions/`.
-
-Run them with `relance db upgrade` or `relance.engine.migrate.upgrade(engine)`; add one with
-`python -m relance.engine.migrate revision -m "what changed"`.
-"""
