@@ -59,8 +59,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/checkout.py` from a checkout
 import relance
-from relance.engine.store import tables as S
 from relance.engine.ruleset.promotion import normalize_code
+from relance.engine.store import tables as S
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday, 10:30 in Paris

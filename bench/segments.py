@@ -57,9 +57,10 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/segments.py` from a checkout
 
 import relance
-from relance.engine.store import tables as store
+from relance.engine.ruleset.sql_check import sql_compiler
 from relance.engine.segments.refresh import refresh
-from relance.engine.segments.membership import sql_compiler
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC
@@ -275,8 +276,8 @@ def generate(contacts: int, orders_per_contact: float, events_per_contact: float
 
 def load_sqlite(path: Path, args: argparse.Namespace) -> tuple[Engine, Counts, float]:
     url = f"sqlite:///{path}"
-    engine = store.connect(url)
-    store.create_schema(engine)  # tables and their indexes, as relance makes them
+    engine = connect(url)
+    create_schema(engine)  # tables and their indexes, as relance makes them
     engine.dispose()
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA journal_mode=OFF")  # loading only: this connection is closed before measuring
@@ -295,15 +296,15 @@ def load_sqlite(path: Path, args: argparse.Namespace) -> tuple[Engine, Counts, f
     start = time.perf_counter()
     counts = generate(args.contacts, args.orders_per_contact, args.events_per_contact, flush)
     raw.close()
-    return store.connect(url), counts, time.perf_counter() - start
+    return connect(url), counts, time.perf_counter() - start
 
 
 def load_postgres(url: str, contacts: int, args: argparse.Namespace) -> tuple[Counts, float]:
     import psycopg
 
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    engine = store.connect(url)
-    store.create_schema(engine)
+    engine = connect(url)
+    create_schema(engine)
     engine.dispose()
     start = time.perf_counter()
     with psycopg.connect(conninfo) as conn:
@@ -639,7 +640,7 @@ def run_postgres(admin_url: str, rules: relance.RuleSet, args: argparse.Namespac
     try:
         url = admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
         counts, load_s = load_postgres(url, args.pg_contacts, args)
-        engine = store.connect(url)
+        engine = connect(url)
         try:
             return measure(engine, rules, counts, load_s, args.repeat, args.second_refresh)
         finally:

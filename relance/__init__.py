@@ -4,16 +4,17 @@ The public API: `load` a rule set folder, `compile_expression` for one condition
 the data a rule reads, and `RuleSetError` with every positioned diagnostic of a bad rule set.
 """
 
-from relance.engine.checkout.evaluation import Applied, Evaluation, Refusal
-from relance.engine.data.context import Context, DataError
-from relance.grammar.diagnostics import Diagnostic, EvaluationError, RuleSetError
-from relance.engine.ruleset.expression import CompiledExpression, compile_expression
 from relance.engine.checkout.ledger import Receipt, RedemptionError
-from relance.engine.ruleset.load import load
+from relance.engine.checkout.results import Applied, Evaluation, Refusal
+from relance.engine.data.context import Context
+from relance.engine.data.errors import DataError, EvaluationError
 from relance.engine.data.models import Cart, Contact, Event, Item, Order
 from relance.engine.data.money import Money
+from relance.engine.ruleset.expression import CompiledExpression, compile_expression
+from relance.engine.ruleset.load import load
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.service import Engine, Opportunity, Store, StoreError
+from relance.grammar.diagnostics import Diagnostic, RuleSetError
 
 __version__ = "0.1.0"
 

@@ -152,11 +152,11 @@ def schema(kind: str | None) -> None:
 @click.option("--explain", is_flag=True, help="show the value of each part of the expression")
 def eval_(expression: str, context_file: str | None, rules_path: str | None, at: str | None, explain: bool) -> None:
     """Evaluate one expression against a JSON context and print its value."""
-    from relance.engine.data.context import Context, DataError
-    from relance.grammar.diagnostics import EvaluationError
-    from relance.engine.ruleset.expression import compile_expression
+    from relance.engine.data.context import Context
+    from relance.engine.data.display import show
+    from relance.engine.data.errors import DataError, EvaluationError
     from relance.engine.data.models import UTC, to_aware
-    from relance.engine.testing.runner import show
+    from relance.engine.ruleset.expression import compile_expression
 
     rules = None
     if rules_path:
@@ -242,8 +242,8 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
     """Import contacts, orders (with items) and events; upsert by id, every bad row reported."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from relance.engine.store.connection import connect
     from relance.engine.store.importer import ImportRefused
-    from relance.engine.store.tables import connect
 
     if not (contacts_file or orders_file or events_file):
         _fail("give at least one of --contacts, --orders, --events")
@@ -272,8 +272,8 @@ def import_(store: str, contacts_file: str | None, orders_file: str | None, even
 def _run_import(engine: Any, rules: Any, strict: bool, *files: str | None) -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from relance.engine.store.importer import Importer
     from relance.engine.data.models import UTC
+    from relance.engine.store.importer import Importer
 
     tz = rules.timezone if rules else UTC
     custom = dict(rules.attributes) if rules else {}
@@ -364,8 +364,8 @@ def segments_refresh(rules_path: str, store: str, at: str | None) -> None:
 def dry_run_(rules_path: str, data_dir: str | None, store: str | None, at: str | None, fmt: str, out: str | None,
              sample: int) -> None:
     """Segment sizes, samples, the RFM grid and pending moves over real data, writing nothing."""
-    from relance.engine.segments.dryrun import dry_run
     from relance.engine.data.models import to_aware
+    from relance.engine.segments.dryrun import dry_run
 
     rules = _rules_or_exit(rules_path)
     if not (data_dir or store):
@@ -411,7 +411,7 @@ def _report_table(report: Any, color: bool) -> str:
 
 def _store_or_data(store: str | None, data_dir: str | None, rules: Any) -> Any:
     """The store to read: a URL, or a temporary SQLite store filled from a data folder."""
-    from relance.engine.store.tables import connect
+    from relance.engine.store.connection import connect
 
     if store and data_dir:
         _fail("give --store or --data, not both")
@@ -457,8 +457,8 @@ def _on_store(url: str, work: Any) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from relance.engine.store.connection import connect
     from relance.engine.store.migrate import MigrationError
-    from relance.engine.store.tables import connect
 
     try:
         shown = make_url(url).render_as_string(hide_password=True)
@@ -552,8 +552,8 @@ def _existing_store(url: str) -> Any:
     new, empty store (stop a promotion there, report no one) while the real one keeps serving."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from relance.engine.store.migrate import MigrationError
     from relance.engine.service import Store
+    from relance.engine.store.migrate import MigrationError
 
     try:
         return Store(url, create=False)
@@ -574,8 +574,7 @@ def _existing_store(url: str) -> Any:
 def explain(rules_path: str, cart_file: str, contact_file: str | None, codes: tuple[str, ...], at: str | None,
             store: str | None, fmt: str) -> None:
     """Which promotions a cart gets, by how much, on which lines, and why the others do not."""
-    from relance.engine.data.context import DataError
-    from relance.grammar.diagnostics import EvaluationError
+    from relance.engine.data.errors import DataError, EvaluationError
 
     engine = _checkout_engine(rules_path, store)
     cart = _read_json(cart_file, "cart")
@@ -714,7 +713,7 @@ def _store_switch(command: Any) -> Any:
 def _switch(subject: str, rules_path: str, store: str, act: Any, done: str, unchanged: str | None = None) -> None:
     """Switch one thing in the store (stop a promotion, void a code), or say why not; `unchanged`
     is said when `act` returns False (it was so already)."""
-    from relance.engine.data.context import DataError
+    from relance.engine.data.errors import DataError
 
     engine = _checkout_engine(rules_path, store)
     try:

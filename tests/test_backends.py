@@ -12,9 +12,11 @@ from sqlalchemy import text
 from strategies import NOW, conditions, datasets, random_base
 
 import relance
-from relance.engine.segments.rfm import compute_python, compute_sql, read_sql, with_rfm
 from relance.engine.backends.sql import SqlCompiler
-from relance.engine.store.tables import connect, create_schema, insert_contexts
+from relance.engine.segments.rfm import compute_python, compute_sql, read_sql, with_rfm
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import insert_contexts
 
 EXAMPLE_RULES = relance.load(EXAMPLES)
 

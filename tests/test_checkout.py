@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 import relance
 from relance.engine.store import tables as S
+from relance.engine.store.records import insert_contexts
+
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
 CONTACT = {"id": "c1", "email": "Anna@Example.fr", "country": "FR", "language": "fr",
@@ -590,7 +592,7 @@ promotion loyal "10% for a third order":
                                  "credit": "7.50 EUR", "seen_at": "2026-03-01T10:00:00"},  # in Paris
         "orders": [{"id": f"o{n}", "created_at": f"2026-10-0{n}T10:00:00Z", "currency": "EUR", "total": "40.10",
                     "items": [{"sku": "A", "quantity": 2, "unit_price": "20.05"}]} for n in (1, 2)]}, e.rules)
-    S.insert_contexts(e.store.engine, [stored])
+    insert_contexts(e.store.engine, [stored])
     with e.store.engine.begin() as conn:  # kept for another rule set: left out, not refused
         conn.execute(S.contacts.update().values(attributes={**conn.scalar(select(S.contacts.c.attributes)),
                                                            "legacy": "x"}))

@@ -24,6 +24,8 @@ from sqlalchemy import func, select
 
 import relance
 from relance.engine.store import tables as S
+from relance.engine.store.connection import connect
+
 UTC = dt.UTC
 THREADS = 12
 PROCESSES = 6
@@ -98,7 +100,7 @@ def shared_pg() -> Iterator[str]:
 
 def wipe(url: str) -> None:
     """An empty ledger: no redemption, no batch, no promotion state, no code."""
-    engine = S.connect(url)
+    engine = connect(url)
     try:
         with engine.begin() as conn:
             for table in (S.redemptions, S.redemption_batches, S.promotion_states, S.codes):

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 import relance
 from relance.engine.checkout.allocation import allocate, percent_of
-from relance.engine.checkout.evaluation import Evaluation, evaluate
+from relance.engine.checkout.evaluation import evaluate
+from relance.engine.checkout.results import Evaluation
 from relance.engine.data.money import Money
 
 EXAMPLES = int(os.environ.get("RELANCE_CHECKOUT_EXAMPLES", "150"))

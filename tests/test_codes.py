@@ -38,7 +38,9 @@ from relance.engine.checkout.codes import (
     write_csv,
 )
 from relance.engine.ruleset.promotion import normalize_code
-from relance.engine.store.tables import codes, connect, create_schema
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.tables import codes
 
 NOW = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 PARIS = ZoneInfo("Europe/Paris")

@@ -46,7 +46,8 @@ from click.testing import CliRunner
 
 import relance
 from relance.cli import cli
-from relance.engine.testing.runner import run_one, show
+from relance.engine.data.display import show
+from relance.engine.testing.runner import run_one
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -527,8 +528,8 @@ def test_every_code_has_an_example_that_triggers_it() -> None:
 
 
 def test_language_doc_mentions_every_function_and_aggregate() -> None:
-    from relance.grammar.ast import AGGREGATES
     from relance.engine.language.checker import FUNCTIONS
+    from relance.grammar.ast import AGGREGATES
 
     text = LANGUAGE.read_text(encoding="utf-8")
     missing = [name for name in [*FUNCTIONS, *AGGREGATES] if f"`{name}(" not in text and f"`{name}`" not in text]

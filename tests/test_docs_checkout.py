@@ -41,7 +41,7 @@ from test_docs import _transcript
 
 import relance
 from relance.cli import cli
-from relance.engine.checkout.evaluation import REASONS
+from relance.engine.checkout.results import REASONS
 from relance.engine.testing.runner import run_one
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,13 @@ from test_rfm import CDNOW
 import relance
 from relance.cli import cli
 from relance.engine.segments.dryrun import dry_run
+from relance.engine.segments.membership import members_python
 from relance.engine.segments.refresh import refresh
 from relance.engine.segments.rfm import with_rfm
-from relance.engine.segments.membership import members_python
-from relance.engine.store.tables import connect, create_schema, insert_contexts, rfm, segment_members
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import insert_contexts
+from relance.engine.store.tables import rfm, segment_members
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from relance.cli import cli
-from relance.engine.store.tables import connect, contacts, events, order_items, orders
+from relance.engine.store.connection import connect
+from relance.engine.store.tables import contacts, events, order_items, orders
 
 CONTACTS = """id,email,country,created_at,consent_email,tags,birthdate
 ana,ana@example.com,FR,2025-01-02T10:00:00+01:00,true,vip|b2b,1990-05-01

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, event, insert, inspect, select, text
 from relance.cli import cli
 from relance.engine.store import migrate
 from relance.engine.store import tables as store
+from relance.engine.store.connection import connect
 
 ADD_A_MIGRATION = (
     "the tables in relance/engine/store.py and the migrations differ: add a migration with\n"
@@ -39,7 +40,7 @@ def assert_matches_metadata(engine: Engine) -> None:
 
 
 def sqlite_store(tmp_path: Path, name: str = "store.db") -> Engine:
-    return store.connect(f"sqlite:///{tmp_path / name}")
+    return connect(f"sqlite:///{tmp_path / name}")
 
 
 def schema_sql(engine: Engine) -> list[tuple[str, str]]:
@@ -112,7 +113,7 @@ def test_sqlite_store_made_by_the_migrations_matches_store_py(tmp_path: Path) ->
 
 def test_postgresql_store_made_by_the_migrations_matches_store_py() -> None:
     with pg_database() as url:
-        engine = store.connect(url)
+        engine = connect(url)
         try:
             migrate.upgrade(engine)
             assert migrate.current(engine) == migrate.head() and migrate.pending(engine) == []
@@ -142,7 +143,7 @@ def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
     add_contact(engine)
     before = schema_sql(engine)
     assert writes_during(engine, lambda: migrate.upgrade(engine)) == []
-    assert writes_during(engine, lambda: store.create_schema(engine)) == []
+    assert writes_during(engine, lambda: migrate.create_schema(engine)) == []
     assert schema_sql(engine) == before and contact_ids(engine) == ["c1"]
 
 
@@ -172,7 +173,7 @@ def test_threads_creating_stores_at_once_all_succeed(tmp_path: Path) -> None:
     """Three on one new file (without the write lock taken first, two failed with `table alembic_version
     already exists`) and three on older stores (Alembic's globals: without a lock, connections were swapped)."""
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
-    engines = [store.connect(shared) for _ in range(3)]
+    engines = [connect(shared) for _ in range(3)]
     for number in range(3):
         engines.append(sqlite_store(tmp_path, f"old{number}.db"))
         migrate.upgrade(engines[-1], EVERY_REVISION[0])
@@ -181,7 +182,7 @@ def test_threads_creating_stores_at_once_all_succeed(tmp_path: Path) -> None:
 
     def create(engine: Engine) -> str | None:
         barrier.wait()
-        store.create_schema(engine)
+        migrate.create_schema(engine)
         return migrate.current(engine)
 
     with ThreadPoolExecutor(len(engines)) as pool:
@@ -189,8 +190,8 @@ def test_threads_creating_stores_at_once_all_succeed(tmp_path: Path) -> None:
 
 
 def test_foreign_keys_stay_on_for_a_reused_sqlite_connection() -> None:
-    engine = store.connect("sqlite://")  # in memory: one connection, reused after the upgrade
-    store.create_schema(engine)
+    engine = connect("sqlite://")  # in memory: one connection, reused after the upgrade
+    migrate.create_schema(engine)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
@@ -288,7 +289,7 @@ def test_a_store_without_history_is_stamped_at_its_revision_then_upgraded(tmp_pa
 
 def test_a_postgresql_store_made_by_create_all_is_adopted() -> None:
     with pg_database() as url:
-        engine = store.connect(url)
+        engine = connect(url)
         try:
             without_history(engine, migrate.PRE_MIGRATION_REVISIONS[0])
             add_contact(engine)
@@ -338,7 +339,7 @@ def test_cli_db_upgrade_then_current(tmp_path: Path) -> None:
 
 def test_cli_db_on_a_store_made_before_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    without_history(store.connect(url), migrate.PRE_MIGRATION_REVISIONS[0])
+    without_history(connect(url), migrate.PRE_MIGRATION_REVISIONS[0])
     code, out, _ = run("db", "current", "--store", url)
     assert code == 0 and out.startswith(f"none (made before migrations, as {migrate.PRE_MIGRATION_REVISIONS[0]};")
     code, out, _ = run("db", "upgrade", "--store", url)
@@ -362,6 +363,6 @@ def test_cli_db_upgrade_bad_store_is_one_line_and_exit_2(url: str) -> None:
 
 def test_cli_db_upgrade_refuses_unknown_tables_in_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'odd.db'}"
-    store.metadata.create_all(store.connect(url), tables=[store.contacts])
+    store.metadata.create_all(connect(url), tables=[store.contacts])
     code, _, err = run("db", "upgrade", "--store", url)
     assert code == 2 and err.count("\n") == 1 and "no migration history" in err

@@ -11,10 +11,13 @@ from sqlalchemy import func, select
 from strategies import NOW, random_base
 
 import relance
+from relance.engine.segments.membership import members_python
 from relance.engine.segments.refresh import pending_moves, refresh
 from relance.engine.segments.rfm import with_rfm
-from relance.engine.segments.membership import members_python
-from relance.engine.store.tables import connect, create_schema, insert_contexts, segment_events, segment_members
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import insert_contexts
+from relance.engine.store.tables import segment_events, segment_members
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 import relance
 from relance.cli import cli
+from relance.engine.data.context import Context
+from relance.engine.data.errors import DataError
 from relance.engine.testing import runner as testing
-from relance.engine.data.context import Context, DataError
 
 PROJECT = """\
 relance: 1
@@ -386,8 +387,8 @@ tests:
 
 
 def test_amounts_are_found_from_the_models_and_forms() -> None:
-    from relance.engine.language.forms import Redeemed
     from relance.engine.data.models import Cart, Item, Order
+    from relance.engine.language.forms import Redeemed
     from relance.engine.testing.validate import _amounts_of
 
     assert _amounts_of(Cart)[0] == ["shipping", "subtotal", "total"]

@@ -20,15 +20,19 @@ from typing import Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
-from relance.engine.store import tables as S
-from relance.engine.checkout.evaluation import Checkout, Evaluation, evaluate
-from relance.engine.data.context import Context, DataError
+from relance.engine.checkout.evaluation import Checkout, evaluate
 from relance.engine.checkout.explain import Missing, excluded_items, missing, to_add, upsell
 from relance.engine.checkout.ledger import Ledger, Receipt, RedemptionError
+from relance.engine.checkout.results import Evaluation
+from relance.engine.data.context import Context
+from relance.engine.data.errors import DataError
 from relance.engine.data.models import CLOCK_YEARS, Cart, Contact, amount_in
 from relance.engine.data.money import Money
-from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.data.values import shift
+from relance.engine.ruleset.ruleset import RuleSet
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import stored_history
 
 UTC = dt.UTC
 
@@ -55,19 +59,19 @@ class Store:
         if isinstance(url, SqlEngine):
             self.engine = url
         elif url in ("sqlite://", "sqlite:///:memory:"):
-            self.engine = S.connect("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+            self.engine = connect("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
             self.lock = threading.RLock()
         elif url.startswith("sqlite"):
-            self.engine = S.connect(url, connect_args={"timeout": 30})
+            self.engine = connect(url, connect_args={"timeout": 30})
         else:
-            self.engine = S.connect(url)
+            self.engine = connect(url)
         if not create:
             from relance.engine.store import migrate
             if migrate.current(self.engine) is None:
                 self.engine.dispose()
                 raise StoreError(f"{_shown(url)} has no relance tables: set it up with "
                                  f"`relance db upgrade --store {_shown(url)}` first")
-        S.create_schema(self.engine)
+        create_schema(self.engine)
 
     @classmethod
     def memory(cls) -> Store:
@@ -198,7 +202,7 @@ class Engine:
     def _stored(self, contact_id: str) -> dict[str, Any]:
         """A stored contact's data, their custom attributes as this rule set declares them (the
         others, kept for another rule set, are left out)."""
-        data = self.ledger.read(lambda conn: S.stored_history(conn, contact_id))
+        data = self.ledger.read(lambda conn: stored_history(conn, contact_id))
         if data is None:
             raise DataError(f"contact: no contact {contact_id!r} in the store (give the contact's data instead, "
                             "or import it with `relance import`)")

@@ -77,10 +77,6 @@ class RuleSetError(Exception):
         return "\n\n".join(parts[:-1]) + "\n\n" + parts[-1]
 
 
-class EvaluationError(Exception):
-    """A condition could not be evaluated on the given data (never raised for null values)."""
-
-
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None when nothing is close."""
     pool = sorted(set(candidates))

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 
 from relance.grammar import ast as A
+
 WIDTH = 88
 
 PREC_OR, PREC_AND, PREC_NOT, PREC_CMP, PREC_SUM, PREC_PRODUCT, PREC_UNARY, PREC_POSTFIX, PREC_ATOM = range(1, 10)

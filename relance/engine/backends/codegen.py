@@ -16,11 +16,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from relance.grammar import ast as A
-from relance.engine.data import values as R
-from relance.engine.language.checker import Annotations
 from relance.engine.backends.interpreter import datetime_literal
+from relance.engine.data import values as R
 from relance.engine.data.money import Money
+from relance.engine.language.checker import Annotations
+from relance.grammar import ast as A
 
 SegmentCheck = Callable[[str, Any], bool]
 

@@ -39,14 +39,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from relance.grammar import ast as A
+from relance.engine.backends.interpreter import Interpreter
 from relance.engine.data import values as R
-from relance.engine.language.checker import Annotations
 from relance.engine.data.context import Context
 from relance.engine.data.datamodel import TIME_FIELDS
-from relance.engine.backends.interpreter import Interpreter
 from relance.engine.data.money import MINOR_UNITS, Money
-from relance.engine.store.tables import UTCDateTime, contacts, events, order_items, orders, rfm, zone_name
+from relance.engine.language.checker import Annotations
+from relance.engine.store.connection import zone_name
+from relance.engine.store.tables import UTCDateTime, contacts, events, order_items, orders, rfm
+from relance.grammar import ast as A
 
 
 class SqlUnsupported(Exception):

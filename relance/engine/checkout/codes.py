@@ -31,9 +31,10 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy import Connection, Engine, String, bindparam, column, literal, select, table, text, true
 
-from relance.engine.store import tables as store
-from relance.engine.checkout.evaluation import CodeRow
+from relance.engine.checkout.usage import CodeRow
 from relance.engine.ruleset.promotion import normalize_code as normalize
+from relance.engine.store import tables as store
+from relance.engine.store.connection import dialect_insert
 from relance.engine.store.tables import UTCDateTime
 
 __all__ = [
@@ -329,7 +330,7 @@ def _insert_staged(conn: Connection, promotion: str, now: dt.datetime, batch: st
     # in key order: the primary key index is then filled page after page, not at random (2-3x faster)
     key = _stage.c.code_key.collate("C") if conn.dialect.name == "postgresql" else _stage.c.code_key
     rows = rows.order_by(key)
-    stmt = store.dialect_insert(conn, store.codes).from_select(
+    stmt = dialect_insert(conn, store.codes).from_select(
         [c.code_key, c.code, c.promotion, c.contact_id, c.issued_at, c.expires_at, c.batch], rows)
     if skip_stored:
         stmt = stmt.on_conflict_do_nothing(index_elements=[c.code_key])

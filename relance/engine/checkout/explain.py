@@ -11,13 +11,13 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
-from relance.grammar import ast as A
-from relance.grammar.formatter import format_expr
 from relance.engine.backends.interpreter import Interpreter
 from relance.engine.data.money import Money, quantum
+from relance.grammar import ast as A
+from relance.grammar.formatter import format_expr
 
 if TYPE_CHECKING:
-    from relance.engine.checkout.evaluation import FailedCondition
+    from relance.engine.checkout.results import FailedCondition
     from relance.engine.data.context import Context
     from relance.engine.ruleset.promotion import Promotion
     from relance.engine.ruleset.ruleset import RuleSet
@@ -45,8 +45,8 @@ def false_parts(rules: RuleSet, node: A.Expr, ctx: Context) -> list[A.Expr]:
 
 def failing_part(rules: RuleSet, node: A.Expr, ctx: Context) -> FailedCondition:
     """The first false part of a condition, with its place in the rule file and its values."""
-    from relance.engine.checkout.evaluation import FailedCondition
-    from relance.engine.testing.runner import show
+    from relance.engine.checkout.results import FailedCondition
+    from relance.engine.data.display import show
 
     parts = false_parts(rules, node, ctx) or [node]
     part = parts[0]

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from relance.engine.store import tables as S
-from relance.engine.checkout.evaluation import NO_USAGE, REASONS, CodeRow, Evaluation, Refusal, Usage, over_limit
 from relance.engine.checkout.codes import find_code, void_code
+from relance.engine.checkout.results import REASONS, Evaluation, Refusal
+from relance.engine.checkout.usage import NO_USAGE, CodeRow, Usage, over_limit
 from relance.engine.data.money import Money
 from relance.engine.ruleset.promotion import Promotion, normalize_code
+from relance.engine.store import tables as S
+from relance.engine.store.connection import dialect_insert
 
 if TYPE_CHECKING:
     from relance.engine.ruleset.ruleset import RuleSet
@@ -267,7 +269,7 @@ class Ledger:
         if not names:
             return []
         states = S.promotion_states
-        conn.execute(S.dialect_insert(conn, states).values(
+        conn.execute(dialect_insert(conn, states).values(
             [{"promotion": n, "disabled": False, "version": 0} for n in names]).on_conflict_do_nothing())
         # the lock: the promotions' rows, taken in name order (PostgreSQL locks the rows of a
         # sorted SELECT ... FOR UPDATE as it returns them), so two checkouts never wait on each
@@ -337,7 +339,7 @@ class Ledger:
         """The one-click stop (and restart), without a rule change."""
         states = S.promotion_states
         with self.lock, self.engine.begin() as conn:
-            insert = S.dialect_insert(conn, states).values(promotion=promotion, disabled=disabled, changed_at=now,
+            insert = dialect_insert(conn, states).values(promotion=promotion, disabled=disabled, changed_at=now,
                                                             note=note, version=0)
             conn.execute(insert.on_conflict_do_update(index_elements=[states.c.promotion],
                                                       set_={"disabled": disabled, "changed_at": now, "note": note}))

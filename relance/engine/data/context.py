@@ -6,21 +6,26 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from relance.engine.data import types as T
-from relance.grammar.diagnostics import did_you_mean
+from relance.engine.data.errors import DataError
 from relance.engine.data.models import UTC, Cart, Contact, Event, Order, Rfm, _money, in_currency, to_aware
-
-if TYPE_CHECKING:
-    from relance.engine.ruleset.ruleset import RuleSet
+from relance.grammar.diagnostics import did_you_mean
 
 
-class DataError(ValueError):
-    """Input data that does not fit the data model; the message names the field."""
+class Declared(Protocol):
+    """What validation needs of a rule set (a `RuleSet` is one): its time zone, for times written
+    without one, and the custom contact attributes it declares, with their types."""
+
+    @property
+    def timezone(self) -> dt.tzinfo: ...
+
+    @property
+    def attributes(self) -> Mapping[str, T.Type]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,7 @@ class Context:
         object.__setattr__(self, "today", self.now.astimezone(self.tz).date())
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], ruleset: RuleSet | None = None,
+    def from_mapping(cls, data: Mapping[str, Any], ruleset: Declared | None = None,
                      now: dt.datetime | None = None) -> Context:
         """Validate JSON-like data (contact, orders, events, cart, order, event, rfm, now) once.
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relance.engine.data import types as T
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     type: T.Type

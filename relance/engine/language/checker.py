@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from relance.grammar import ast as A
 from relance.engine.data import types as T
 from relance.engine.data.datamodel import ROOTS, SCOPES, Field, record_fields
+from relance.engine.data.money import MINOR_UNITS, is_currency
+from relance.grammar import ast as A
 from relance.grammar.diagnostics import Diagnostic, did_you_mean, one_of
 from relance.grammar.formatter import format_expr
-from relance.engine.data.money import MINOR_UNITS, is_currency
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.engine.data import types as T
+
 LANGUAGE_VERSION = 1
 PROJECT_FILES = ("relance.yaml", "relance.yml")
 

@@ -6,15 +6,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from relance.grammar import ast as A
-from relance.engine.data import types as T
-from relance.engine.language.checker import Annotations, Checker, Environment
 from relance.engine.backends.codegen import compile_function
-from relance.engine.data.context import UTC, Context
-from relance.grammar.diagnostics import Diagnostic, EvaluationError, RuleSetError
 from relance.engine.backends.interpreter import Interpreter
-from relance.grammar.parser import ParseFailure, parse_expression
+from relance.engine.data import types as T
+from relance.engine.data.context import UTC, Context
+from relance.engine.data.errors import EvaluationError
+from relance.engine.language.checker import Annotations, Checker, Environment
 from relance.engine.ruleset.ruleset import RuleSet
+from relance.grammar import ast as A
+from relance.grammar.diagnostics import Diagnostic, RuleSetError
+from relance.grammar.parser import ParseFailure, parse_expression
 
 SCOPE_NAMES = ("any", "segment", "checkout")
 

@@ -14,13 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
-from relance.grammar import ast as A
-from relance.engine.data import types as T
-from relance.engine.language.checker import Annotations, Checker, Environment, describe
 from relance.engine.backends.codegen import compile_function
+from relance.engine.data import types as T
 from relance.engine.data.context import zone
 from relance.engine.data.datamodel import RECORDS
-from relance.grammar.diagnostics import Diagnostic, RuleSetError, did_you_mean, one_of
+from relance.engine.data.money import MINOR_UNITS, is_currency
+from relance.engine.language.checker import Annotations, Checker, Environment, describe
 from relance.engine.language.forms import (
     LANGUAGE_VERSION,
     PROJECT_FILES,
@@ -30,7 +29,11 @@ from relance.engine.language.forms import (
     SegmentForm,
     attribute_type,
 )
-from relance.engine.data.money import MINOR_UNITS, is_currency
+from relance.engine.language.yamlsource import Located, YamlFailure, load_located, scalar_origin
+from relance.engine.ruleset.promotion import compile_promotion
+from relance.engine.ruleset.ruleset import RuleSet, Segment
+from relance.grammar import ast as A
+from relance.grammar.diagnostics import Diagnostic, RuleSetError, did_you_mean, one_of
 from relance.grammar.parser import (
     MAX_SOURCE_CHARS,
     ParseFailure,
@@ -39,9 +42,6 @@ from relance.grammar.parser import (
     parse_reward,
     parse_rules,
 )
-from relance.engine.ruleset.promotion import compile_promotion
-from relance.engine.ruleset.ruleset import RuleSet, Segment
-from relance.engine.language.yamlsource import Located, YamlFailure, load_located, scalar_origin
 
 RULE_SUFFIXES = (".rules", ".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -741,7 +741,7 @@ def build(declarations: list[A.Declaration], project: ProjectFile, diagnostics: 
                     channels=tuple(project.channels), segments=compiled, promotions=promos,
                     annotations=ann, sources=sources, segment_order=_topological(depends))
     holder["rules"] = rules
-    from relance.engine.segments.membership import sql_diagnostics
+    from relance.engine.ruleset.sql_check import sql_diagnostics
 
     problems = sql_diagnostics(rules)
     if problems:

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from relance.grammar import ast as A
-from relance.engine.language.checker import Annotations
 from relance.engine.backends.codegen import compile_function
 from relance.engine.backends.interpreter import datetime_literal
 from relance.engine.data.money import Money
+from relance.engine.language.checker import Annotations
+from relance.grammar import ast as A
 
 CLASSES = ("order", "items", "shipping")
 """Promotion classes for stacking: what part of the cart a reward takes its discount from."""

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relance.grammar import ast as A
 from relance.engine.data import types as T
-from relance.engine.language.checker import Annotations
 from relance.engine.data.context import Context
-from relance.grammar.diagnostics import EvaluationError, did_you_mean
+from relance.engine.data.errors import EvaluationError
+from relance.engine.language.checker import Annotations
 from relance.engine.ruleset.promotion import Promotion, by_code, place
+from relance.grammar import ast as A
+from relance.grammar.diagnostics import did_you_mean
 
 
 @dataclass(frozen=True, slots=True)

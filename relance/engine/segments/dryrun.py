@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from relance.grammar import ast as A
-from relance.engine.segments.rfm import compute_in
 from relance.engine.ruleset.ruleset import RuleSet
-from relance.engine.segments.membership import sql_compiler
-from relance.engine.store.tables import contacts, create_schema, rfm, segment_members, segment_refreshes
+from relance.engine.ruleset.sql_check import sql_compiler
+from relance.engine.segments.rfm import compute_in
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.tables import contacts, rfm, segment_members, segment_refreshes
+from relance.grammar import ast as A
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,8 @@ from collections.abc import Iterable
 from sqlalchemy import Engine
 
 from relance.engine.data.context import Context
-from relance.grammar.diagnostics import Diagnostic
 from relance.engine.ruleset.ruleset import RuleSet
-from relance.engine.backends.sql import SqlCompiler, SqlUnsupported
-
-
-def sql_compiler(ruleset: RuleSet, dialect: str, now: dt.datetime) -> SqlCompiler:
-    conditions = {name: seg.condition for name, seg in ruleset.segments.items()}
-    return SqlCompiler(ruleset.annotations, dialect, now, ruleset.timezone, ruleset.currency, conditions)
+from relance.engine.ruleset.sql_check import sql_compiler
 
 
 def members_sql(ruleset: RuleSet, engine: Engine, name: str, now: dt.datetime) -> set[str]:
@@ -29,18 +23,3 @@ def members_sql(ruleset: RuleSet, engine: Engine, name: str, now: dt.datetime) -
 def members_python(ruleset: RuleSet, name: str, contexts: Iterable[Context]) -> set[str]:
     """Ids of the contacts (one context each) in segment `name`, by the compiled predicate."""
     return {ctx.contact.id for ctx in contexts if ctx.contact is not None and ruleset.in_segment(name, ctx)}
-
-
-def sql_diagnostics(ruleset: RuleSet) -> list[Diagnostic]:
-    """Segments whose condition cannot run over the store, found by compiling each once."""
-    problems: list[Diagnostic] = []
-    now = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    compiler = sql_compiler(ruleset, "sqlite", now)  # what is unsupported does not depend on the dialect
-    for segment in ruleset.segments.values():
-        try:
-            compiler.condition(segment.condition)
-        except SqlUnsupported as error:
-            problems.append(Diagnostic.at(error.node.span, "E290",
-                                          f"segment `{segment.name}` cannot run over the stored contacts: {error}",
-                                          "segments run in the database; rewrite this part, or ask for it"))
-    return problems

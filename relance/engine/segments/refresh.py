@@ -15,18 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, and_, delete, exists, func, insert, literal, select
 
-from relance.engine.segments.rfm import compute_sql
 from relance.engine.ruleset.ruleset import RuleSet
-from relance.engine.segments.membership import sql_compiler
-from relance.engine.store.tables import (
-    UTCDateTime,
-    create_schema,
-    dialect_insert,
-    segment_events,
-    segment_members,
-    segment_refreshes,
-    segment_scratch,
-)
+from relance.engine.ruleset.sql_check import sql_compiler
+from relance.engine.segments.rfm import compute_sql
+from relance.engine.store.connection import dialect_insert
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.tables import UTCDateTime, segment_events, segment_members, segment_refreshes, segment_scratch
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from relance.engine.data import values as R
 from relance.engine.data.context import Context
 from relance.engine.data.models import Rfm
 from relance.engine.data.money import Money
-from relance.engine.store.tables import UTCDateTime, orders, rfm, zone_name
+from relance.engine.store.connection import zone_name
+from relance.engine.store.tables import UTCDateTime, orders, rfm
 
 ELIGIBLE_STATUSES = ("paid", "partially_paid")
 YEARS = 10

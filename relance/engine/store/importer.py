@@ -22,17 +22,10 @@ from sqlalchemy import Connection, Engine, Table, delete, insert
 from relance.engine.data import types as T
 from relance.engine.data.context import coerce_attribute, explain_validation
 from relance.engine.data.models import UTC, Contact, Event, Order
-from relance.engine.store.tables import (
-    contact_row,
-    contacts,
-    create_schema,
-    dialect_insert,
-    event_row,
-    events,
-    order_items,
-    order_rows,
-    orders,
-)
+from relance.engine.store.connection import dialect_insert
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import contact_row, event_row, order_rows
+from relance.engine.store.tables import contacts, events, order_items, orders
 
 BATCH = 5000
 TRUE = {"true", "1", "yes", "y", "t"}

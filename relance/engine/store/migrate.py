@@ -1,7 +1,7 @@
 """Schema migrations of the store (Alembic): every store, new or old, SQLite or PostgreSQL, is brought
 to the same schema by the same revisions (`relance/engine/store/migrations/versions/`).
 
-`store.create_schema` calls `upgrade`, so tests, the importer and the CLI all make their stores through
+`create_schema` is `upgrade`, so tests, the importer and the CLI all make their stores through
 the migrations; `relance db upgrade` and `relance db current` are the commands. A store made before
 migrations existed (tables, no `alembic_version`) is recognised and stamped, then upgraded.
 
@@ -29,6 +29,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, inspect, text
 
 from relance.engine.store import tables as store
+from relance.engine.store.connection import connect
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """The Alembic environment (`env.py`, `script.py.mako`) and its `versions/`, shipped in the package."""
 
@@ -167,7 +169,7 @@ def _recorded(target: str) -> tuple[tuple[str, Any, bool], ...]:
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
         statements.append((statement, parameters, many))
 
-    engine = store.connect("sqlite://")
+    engine = connect("sqlite://")
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
@@ -193,7 +195,7 @@ def _replay(conn: Connection, statements: Sequence[tuple[str, Any, bool]]) -> No
 @functools.cache
 def _schema_at(revision: str) -> dict[str, frozenset[str]]:
     """Tables and their column names after `revision`, found by running the migrations in memory."""
-    engine = store.connect("sqlite://")
+    engine = connect("sqlite://")
     try:
         with engine.connect() as conn, conn.begin():
             _run(conn, lambda rev, _ctx: script()._upgrade_revs(revision, rev), revision)
@@ -245,7 +247,7 @@ def _next_id() -> str:
 def revision(message: str, empty: bool = False) -> Path:
     """Write a new revision: what `store.metadata` has that a store at head lacks (autogenerate against
     a temporary SQLite store), or an empty one to fill by hand (`empty`, e.g. a data migration)."""
-    engine = store.connect("sqlite://")
+    engine = connect("sqlite://")
     try:
         upgrade(engine)
         if not empty and not differences(engine):
@@ -272,13 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp.add_argument("--store", required=True, help="database URL")
     args = parser.parse_args(argv)
     if args.command == "stamp":
-        engine = store.connect(args.store)
+        engine = connect(args.store)
         with _ALEMBIC, engine.begin() as conn:
             command.stamp(config(conn), args.revision, purge=True)
         print(f"{args.store}: recorded as {current(engine)}")
         return 0
     if args.command == "check":
-        engine = store.connect("sqlite://")
+        engine = connect("sqlite://")
         upgrade(engine)
         found = differences(engine)
         for diff in found:
@@ -296,3 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def create_schema(engine: Engine) -> None:
+    """Bring the store to the latest schema through the migrations, never with `create_all`: a new
+    store and an old one then have exactly the same tables."""
+    upgrade(engine)

@@ -8,12 +8,14 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from relance.engine.checkout.evaluation import Evaluation, evaluate
-from relance.engine.data.context import Context, DataError
-from relance.engine.language.forms import Expectation, TestCase
+from relance.engine.checkout.evaluation import evaluate
 from relance.engine.checkout.ledger import Ledger
+from relance.engine.checkout.results import Evaluation
+from relance.engine.data.context import Context
+from relance.engine.data.errors import DataError
 from relance.engine.data.models import to_aware
 from relance.engine.data.money import Money
+from relance.engine.language.forms import Expectation, TestCase
 from relance.engine.ruleset.promotion import normalize_code
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.service import opportunities
@@ -38,8 +40,8 @@ def checkout_context(rules: RuleSet, case: TestCase, contexts: Mapping[str, Cont
 
 def store_for(rules: RuleSet, case: TestCase, now: dt.datetime) -> Ledger:
     """A private store with the case's history of redemptions, codes and stopped promotions."""
-    from relance.engine.store import tables as S
     from relance.engine.service import Store
+    from relance.engine.store import tables as S
 
     store = Store.memory()
     ledger = Ledger(store.engine, cache_ttl=0)

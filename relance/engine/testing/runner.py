@@ -8,33 +8,33 @@ store, so a rule proven by a test is proven for the database path too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from relance.grammar import ast as A
-from relance.engine.data import values as R
 from relance.engine.data import types as T
-from relance.engine.data.context import Context, DataError
-from relance.grammar.diagnostics import Diagnostic, EvaluationError, RuleSetError
-from relance.engine.ruleset.expression import compile_expression
-from relance.engine.language.forms import Expectation, TestCase, TestFile
-from relance.engine.ruleset.load import TEST_SUFFIXES
+from relance.engine.data import values as R
+from relance.engine.data.context import Context
+from relance.engine.data.display import show
+from relance.engine.data.errors import DataError, EvaluationError
 from relance.engine.data.models import to_aware
 from relance.engine.data.money import Money
-from relance.grammar.parser import ParseFailure, parse_expression
-from relance.engine.segments.rfm import compute_sql, with_rfm
+from relance.engine.language.forms import Expectation, TestCase, TestFile
+from relance.engine.language.yamlsource import YamlFailure, load_located
+from relance.engine.ruleset.expression import compile_expression
+from relance.engine.ruleset.load import TEST_SUFFIXES
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.segments.membership import members_python, members_sql
-from relance.engine.store.tables import connect, create_schema, insert_contexts
+from relance.engine.segments.rfm import compute_sql, with_rfm
+from relance.engine.store.connection import connect
+from relance.engine.store.migrate import create_schema
+from relance.engine.store.records import insert_contexts
 from relance.engine.testing.checkout import is_cart_expectation, run_each
 from relance.engine.testing.validate import validate
-from relance.engine.language.yamlsource import YamlFailure, load_located
+from relance.grammar import ast as A
+from relance.grammar.diagnostics import Diagnostic, RuleSetError
+from relance.grammar.parser import ParseFailure, parse_expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,42 +347,6 @@ def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual is expected
     return R.equal(actual, expected)
-
-
-def show(value: Any, tz: dt.tzinfo | None = None, typ: T.Type | None = None) -> str:
-    """A value as a marketer would write it in a rule: times in the rule set's zone,
-    percentages as `10%`, records as their fields."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, Money):
-        return f"{value.amount} {value.currency}"
-    if isinstance(value, Decimal) and typ is not None and typ.kind == "percent":
-        return f"{_plain((value * 100).normalize())}%"
-    if isinstance(value, Decimal):
-        return _plain(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, tuple):
-        element = typ.element if typ is not None and typ.kind == "list" else None
-        return "[" + ", ".join(show(v, tz, element) for v in value) + "]"
-    if isinstance(value, R.Duration):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.astimezone(tz).isoformat() if tz is not None else value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, BaseModel):
-        fields = {k: v for k, v in value.__dict__.items() if v not in (None, (), {}) and k != "contact_id"}
-        return "{" + ", ".join(f"{k}: {show(v, tz)}" for k, v in fields.items()) + "}"
-    return str(value)
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
 
 
 def _ids(ids: set[str]) -> str:

@@ -15,16 +15,17 @@ from typing import Annotated, Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from relance.engine.data.context import Context, DataError
-from relance.grammar.diagnostics import Diagnostic, RuleSetError, did_you_mean
-from relance.engine.ruleset.expression import compile_expression
-from relance.engine.language.forms import AmountMark, Expectation, TestCase, TestFile
-from relance.engine.ruleset.load import _allowed_keys, _form_diagnostic
+from relance.engine.data.context import Context
+from relance.engine.data.errors import DataError
 from relance.engine.data.models import Cart, Contact, Event, Order, in_currency, to_aware
 from relance.engine.data.money import Money
+from relance.engine.language.forms import AmountMark, Expectation, TestCase, TestFile
+from relance.engine.language.yamlsource import Located, scalar_origin
+from relance.engine.ruleset.expression import compile_expression
+from relance.engine.ruleset.load import _allowed_keys, _form_diagnostic
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.testing.checkout import CART_KEYS
-from relance.engine.language.yamlsource import Located, scalar_origin
+from relance.grammar.diagnostics import Diagnostic, RuleSetError, did_you_mean
 
 # ---- the shape of a test file ----
 

@@ -12,6 +12,8 @@ from typing import Any
 from alembic import context
 
 from relance.engine.store import tables as store
+from relance.engine.store.connection import connect
+
 config = context.config
 target_metadata = store.metadata
 
@@ -49,7 +51,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = store.connect(config.get_main_option("sqlalchemy.url") or "sqlite:///relance.db")
+    engine = connect(config.get_main_option("sqlalchemy.url") or "sqlite:///relance.db")
     try:
         with engine.begin() as connection:
             _run(connection)
