@@ -24,7 +24,7 @@ Usage: python bench/checkout.py [--quick] [--no-postgres] [--postgres ADMIN_URL]
    file and on a throwaway PostgreSQL database (created on the server, dropped at the end; skipped
    with a note when unreachable or with --no-postgres), each order a distinct contact and pool code.
 3. Seconds to issue 1,000,000 unique codes into the store (100,000 with --quick), SQLite and
-   PostgreSQL, when `relance.engine.checkout.codes.issue_codes` exists (else `codes_1m_s=n/a`).
+   PostgreSQL, when `relance.engine.checkout.pools.issue_codes` exists (else `codes_1m_s=n/a`).
 
 The last line printed is machine-readable:
 
@@ -469,7 +469,7 @@ def store_bench(name: str, url: str, rules: relance.RuleSet, sequential: Sequenc
 
 def issue(name: str, engine: relance.Engine, count: int) -> float | None:
     """Seconds to issue `count` unique codes of one pool into the store (None if issuing fails)."""
-    from relance.engine.checkout.codes import issue_codes
+    from relance.engine.checkout.pools import issue_codes
 
     promotion_, pattern = "p0011_pool", "N1-####-????"
     start = time.perf_counter()
@@ -522,7 +522,7 @@ def with_postgres(admin_url: str, run: Callable[[str], StoreResult]) -> StoreRes
 
 def codes_available() -> bool:
     try:
-        from relance.engine.checkout.codes import issue_codes  # noqa: F401
+        from relance.engine.checkout.pools import issue_codes  # noqa: F401
     except ImportError:
         return False
     return True
@@ -584,7 +584,7 @@ def main() -> None:
         print(f"\nredemptions against the 1,000-promotion rule set ({orders} orders one after another, "
               f"{orders} more with 4 threads, each order a distinct contact typing a public and a pool code)")
         if codes is None:
-            print("then code issuing: relance.engine.checkout.codes.issue_codes does not exist, not measured")
+            print("then code issuing: relance.engine.checkout.pools.issue_codes does not exist, not measured")
         else:
             print(f"then code issuing: {code_count:,} codes per store"
                   + (" (--quick: 100,000, not 1,000,000)" if args.quick else ""))

@@ -29,14 +29,12 @@ from relance.engine.checkout.codes import (
     UNAMBIGUOUS_LETTERS,
     CodeError,
     Pattern,
-    find_code,
     generate,
-    import_codes,
-    issue_codes,
     normalize,
     read_csv,
     write_csv,
 )
+from relance.engine.checkout.pools import find_code, import_codes, issue_codes
 from relance.engine.ruleset.promotion import normalize_code
 from relance.engine.store.connection import connect
 from relance.engine.store.migrate import create_schema

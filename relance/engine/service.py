@@ -318,7 +318,7 @@ class Engine:
                     now: dt.datetime | None = None) -> list[str]:
         """New unique codes of a pool promotion (`code unique pattern`), stored at once; each
         expires after the lifetime its rule declares (`expires after 30 days`), if any."""
-        from relance.engine.checkout import codes
+        from relance.engine.checkout import pools as codes
         declared = self._pool(promotion)
         if declared.pattern is None:
             raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
@@ -332,7 +332,7 @@ class Engine:
     def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
         """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
         all or none (CodeError names the bad lines)."""
-        from relance.engine.checkout import codes
+        from relance.engine.checkout import pools as codes
         self._pool(promotion)
         when = now or dt.datetime.now(UTC)
         with self.ledger.lock:
