@@ -75,8 +75,8 @@ def check(path: str, fmt: str) -> None:
 
 def _check_target(target: Path) -> None:
     """Refuse, as a usage error, what is not a rule set or a rule file."""
+    from relance.engine.language.files import RULE_SUFFIXES, find_project_file, is_test_file
     from relance.engine.language.forms import PROJECT_FILES
-    from relance.engine.ruleset.load import RULE_SUFFIXES, find_project_file, is_test_file
 
     if not target.exists():
         _fail(f"{target}: no such file or folder")

@@ -528,7 +528,7 @@ def test_every_code_has_an_example_that_triggers_it() -> None:
 
 
 def test_language_doc_mentions_every_function_and_aggregate() -> None:
-    from relance.engine.language.checker import FUNCTIONS
+    from relance.engine.language.functions import FUNCTIONS
     from relance.grammar.ast import AGGREGATES
 
     text = LANGUAGE.read_text(encoding="utf-8")

@@ -20,19 +20,24 @@ from typing import Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
+from relance.engine.checkout import pools as codes
 from relance.engine.checkout.evaluation import Checkout, evaluate
 from relance.engine.checkout.explain import Missing, excluded_items, missing, to_add, upsell
 from relance.engine.checkout.ledger import Ledger, Receipt, RedemptionError
 from relance.engine.checkout.results import Evaluation
 from relance.engine.data.context import Context
 from relance.engine.data.errors import DataError
-from relance.engine.data.models import CLOCK_YEARS, Cart, Contact, amount_in
+from relance.engine.data.models import CLOCK_YEARS, Cart, Contact, amount_in, to_aware
 from relance.engine.data.money import Money
 from relance.engine.data.values import shift
+from relance.engine.ruleset.load import load
+from relance.engine.ruleset.promotion import normalize_code
 from relance.engine.ruleset.ruleset import RuleSet
+from relance.engine.store import migrate
 from relance.engine.store.connection import connect
 from relance.engine.store.migrate import create_schema
 from relance.engine.store.records import stored_history
+from relance.grammar.diagnostics import did_you_mean
 
 UTC = dt.UTC
 
@@ -65,12 +70,10 @@ class Store:
             self.engine = connect(url, connect_args={"timeout": 30})
         else:
             self.engine = connect(url)
-        if not create:
-            from relance.engine.store import migrate
-            if migrate.current(self.engine) is None:
-                self.engine.dispose()
-                raise StoreError(f"{_shown(url)} has no relance tables: set it up with "
-                                 f"`relance db upgrade --store {_shown(url)}` first")
+        if not create and migrate.current(self.engine) is None:
+            self.engine.dispose()
+            raise StoreError(f"{_shown(url)} has no relance tables: set it up with "
+                             f"`relance db upgrade --store {_shown(url)}` first")
         create_schema(self.engine)
 
     @classmethod
@@ -139,7 +142,6 @@ class Engine:
     def __init__(self, rules: RuleSet | str | Path, store: Store | str | SqlEngine | None = None,
                  cache_ttl: float = 1.0):
         if not isinstance(rules, RuleSet):
-            from relance.engine.ruleset.load import load
 
             rules = load(rules)
         self.rules = rules
@@ -154,7 +156,6 @@ class Engine:
 
     def reload(self, path: str | Path) -> RuleSet:
         """Load the rule set again; on any error (RuleSetError) the current one stays in place."""
-        from relance.engine.ruleset.load import load
 
         rules = load(path)
         self.rules = rules
@@ -306,7 +307,6 @@ class Engine:
             raise DataError(f"code: expected a non-empty string, not {code!r}")
         changed = self.ledger.void_code(code, voided, _clock(now), note)
         if changed is None:
-            from relance.engine.ruleset.promotion import normalize_code
 
             public = self.rules.public_codes.get(normalize_code(code))
             raise KeyError(f"no code {code!r} in the store" + (
@@ -318,7 +318,6 @@ class Engine:
                     now: dt.datetime | None = None) -> list[str]:
         """New unique codes of a pool promotion (`code unique pattern`), stored at once; each
         expires after the lifetime its rule declares (`expires after 30 days`), if any."""
-        from relance.engine.checkout import pools as codes
         declared = self._pool(promotion)
         if declared.pattern is None:
             raise ValueError(f"promotion {promotion!r} takes imported codes (`code imported`), not generated ones")
@@ -332,7 +331,6 @@ class Engine:
     def import_codes(self, promotion: str, rows: Any, now: dt.datetime | None = None) -> int:
         """Codes from a file (rows with `code`, optional `contact_id` and `expires_at`) into a pool;
         all or none (CodeError names the bad lines)."""
-        from relance.engine.checkout import pools as codes
         self._pool(promotion)
         when = now or dt.datetime.now(UTC)
         with self.ledger.lock:
@@ -356,7 +354,6 @@ class Engine:
 
     def _known(self, promotion: str) -> None:
         if promotion not in self.rules.promotions:
-            from relance.grammar.diagnostics import did_you_mean
 
             hint = did_you_mean(promotion, self.rules.promotions)
             raise KeyError(f"no promotion {promotion!r} in this rule set" + (f"; {hint}" if hint else ""))
@@ -397,7 +394,6 @@ def _as_written(stored: Any, typ: Any) -> Any:
     fraction (`0.1`: `10%`), a date-time as UTC text without its zone."""
     from decimal import Decimal, InvalidOperation
 
-    from relance.engine.data.models import UTC, to_aware
 
     if typ.kind == "list" and isinstance(stored, list):
         return [_as_written(v, typ.element) for v in stored]

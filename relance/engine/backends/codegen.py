@@ -19,7 +19,7 @@ from typing import Any
 from relance.engine.backends.interpreter import datetime_literal
 from relance.engine.data import values as R
 from relance.engine.data.money import Money
-from relance.engine.language.checker import Annotations
+from relance.engine.language.annotations import Annotations
 from relance.grammar import ast as A
 
 SegmentCheck = Callable[[str, Any], bool]

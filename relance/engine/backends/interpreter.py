@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from relance.engine.data import values as R
-from relance.engine.data.context import Context
+from relance.engine.data.context import Context, zone
 from relance.engine.data.money import Money
-from relance.engine.language.checker import Annotations
+from relance.engine.language.annotations import Annotations
 from relance.grammar import ast as A
 
 SegmentLookup = Callable[[str, Context], bool]
@@ -243,7 +243,6 @@ def _align(value: Any, kind: str, ctx: Context) -> Any:
 
 
 def datetime_literal(node: A.DateTimeLit, tz: dt.tzinfo) -> dt.datetime:
-    from relance.engine.data.context import zone
 
     return node.value.replace(tzinfo=zone(node.zone) if node.zone else tz).astimezone(dt.UTC)
 

@@ -44,7 +44,7 @@ from relance.engine.data import values as R
 from relance.engine.data.context import Context
 from relance.engine.data.datamodel import TIME_FIELDS
 from relance.engine.data.money import MINOR_UNITS, Money
-from relance.engine.language.checker import Annotations
+from relance.engine.language.annotations import Annotations
 from relance.engine.store.connection import zone_name
 from relance.engine.store.tables import UTCDateTime, contacts, events, order_items, orders, rfm
 from relance.grammar import ast as A

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from relance.engine.checkout.explain import failing_part
 from relance.engine.checkout.results import (
     REASONS,
     Allocation,
@@ -369,7 +370,6 @@ class Checkout(RewardAmounts):
         when = promotion.when
         if when is None:
             return None
-        from relance.engine.checkout.explain import failing_part
 
         return failing_part(self.rules, when, ctx)
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from relance.engine.backends.interpreter import Interpreter
+from relance.engine.checkout.results import FailedCondition
+from relance.engine.data.context import Context
+from relance.engine.data.display import show
 from relance.engine.data.money import Money, quantum
+from relance.engine.ruleset.promotion import Promotion
+from relance.engine.ruleset.ruleset import RuleSet
 from relance.grammar import ast as A
 from relance.grammar.formatter import format_expr
-
-if TYPE_CHECKING:
-    from relance.engine.checkout.results import FailedCondition
-    from relance.engine.data.context import Context
-    from relance.engine.ruleset.promotion import Promotion
-    from relance.engine.ruleset.ruleset import RuleSet
+from relance.grammar.parser import ParseFailure, parse_expression
 
 
 def _interpreter(rules: RuleSet) -> Interpreter:
@@ -45,8 +45,6 @@ def false_parts(rules: RuleSet, node: A.Expr, ctx: Context) -> list[A.Expr]:
 
 def failing_part(rules: RuleSet, node: A.Expr, ctx: Context) -> FailedCondition:
     """The first false part of a condition, with its place in the rule file and its values."""
-    from relance.engine.checkout.results import FailedCondition
-    from relance.engine.data.display import show
 
     parts = false_parts(rules, node, ctx) or [node]
     part = parts[0]
@@ -197,7 +195,6 @@ def _what(gap: Missing) -> str:
 
 def _words(where: str | None) -> str | None:
     """A filter written as in the rules, as a shopper reads it (as written if it does not parse)."""
-    from relance.grammar.parser import ParseFailure, parse_expression
 
     if where is None:
         return None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,11 +35,9 @@ from relance.engine.checkout.results import REASONS, Evaluation, Refusal
 from relance.engine.checkout.usage import NO_USAGE, CodeRow, Usage, over_limit
 from relance.engine.data.money import Money
 from relance.engine.ruleset.promotion import Promotion, normalize_code
+from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.store import tables as S
 from relance.engine.store.connection import dialect_insert
-
-if TYPE_CHECKING:
-    from relance.engine.ruleset.ruleset import RuleSet
 
 UTC = dt.UTC
 

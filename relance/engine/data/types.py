@@ -98,3 +98,20 @@ def unify(a: Type, b: Type) -> Type:
     if {a.kind, b.kind} == {"date", "datetime"}:
         return DATETIME
     return a
+
+
+def describe(typ: Type) -> str:
+    """`a number`, `an amount in EUR`, `a collection of orders`: a type in a sentence."""
+    return with_article(typ)
+
+
+def with_article(typ: Type) -> str:
+    text = str(typ)
+    if text.startswith(("a ", "an ")):
+        return text
+    return ("an " if text[:1] in "aeiou" else "a ") + text
+
+
+def kinds_in_words(kinds: frozenset[str]) -> str:
+    names = sorted(WORDS.get(k, "list" if k == "list" else k) for k in kinds)
+    return " or ".join(with_article(Type(k)) if k != "list" else "a list" for k in sorted(kinds)) if names else "?"

@@ -1,7 +1,7 @@
 """The static checker: binds names, gives every node a type, and collects every problem.
 
 It is one pass over the AST driven by the data model table (`datamodel.py`) and the function
-table below. Its results (`Annotations`) are what both backends compile from, so a rule that
+function table (`functions.py`). Its results (`Annotations`) are what both backends compile from, so a rule that
 checks never meets an unknown name or a currency mix at run time.
 """
 
@@ -10,88 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relance.engine.data import types as T
 from relance.engine.data.datamodel import ROOTS, SCOPES, Field, record_fields
-from relance.engine.data.money import MINOR_UNITS, is_currency
+from relance.engine.data.types import kinds_in_words, with_article
+from relance.engine.language.annotations import AggInfo, Annotations
+from relance.engine.language.functions import FUNCTIONS
+from relance.engine.language.literals import LiteralChecks
 from relance.grammar import ast as A
 from relance.grammar.diagnostics import Diagnostic, did_you_mean, one_of
 from relance.grammar.formatter import format_expr
-
-
-@dataclass(frozen=True, slots=True)
-class AggInfo:
-    """How an aggregate reads its source: the collection node, then a projection path."""
-
-    collection: A.Expr
-    element: str
-    projection: tuple[str, ...]
-    depth: int
-    """The where-scope level its elements are bound at (0 for the outermost aggregate)."""
-
-
-@dataclass(slots=True)
-class Annotations:
-    """Side tables keyed by `id(node)`: the AST stays frozen and free of checker state."""
-
-    types: dict[int, T.Type] = field(default_factory=dict)
-    names: dict[int, tuple[str, int, str]] = field(default_factory=dict)
-    """Name node -> ("root", 0, name) or ("element", level, field)."""
-    aggregates: dict[int, AggInfo] = field(default_factory=dict)
-    nullable: set[int] = field(default_factory=set)
-    constant: set[int] = field(default_factory=set)
-    custom: dict[int, str] = field(default_factory=dict)
-    """Attribute node -> custom attribute name (read from `contact.attributes`)."""
-    flatten: set[int] = field(default_factory=set)
-    """Attribute nodes that read a list field of each element of a list (`orders.items`)."""
-
-    def type(self, node: A.Node) -> T.Type:
-        return self.types[id(node)]
-
-    def is_nullable(self, node: A.Node) -> bool:
-        return id(node) in self.nullable
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    params: tuple[frozenset[str], ...]
-    result: str | None
-    """Result kind; None means "the type of the first argument"."""
-    always_nullable: bool = False
-    doc: str = ""
-
-
-def _kinds(*kinds: str) -> frozenset[str]:
-    return frozenset(kinds)
-
-
-TIMES = _kinds("date", "datetime")
-FUNCTIONS: dict[str, Function] = {
-    "days_since": Function((TIMES,), "number", doc="whole days elapsed since a date or time (negative if future)"),
-    "days_until": Function((TIMES,), "number", doc="whole days until a date or time (negative if past)"),
-    "lower": Function((_kinds("string"),), "string", doc="text in lowercase"),
-    "upper": Function((_kinds("string"),), "string", doc="text in uppercase"),
-    "length": Function((_kinds("string", "list"),), "number", doc="number of characters, or of list items"),
-    "round": Function((_kinds("number", "percent", "money"),), None,
-                      doc="to the nearest whole number (or percent), money to its currency's cents (half up)"),
-    "floor": Function((_kinds("number", "percent"),), None, doc="the whole number (or percent) at or below"),
-    "abs": Function((_kinds("number", "percent", "money"),), None, doc="without its sign"),
-    "year": Function((TIMES,), "number", doc="the year of a date"),
-    "month": Function((TIMES,), "number", doc="the month of a date, 1 to 12"),
-    "day": Function((TIMES,), "number", doc="the day of the month, 1 to 31"),
-    "weekday": Function((TIMES,), "number", doc="the day of the week, 1 (Monday) to 7 (Sunday)"),
-    "date": Function((TIMES,), "date", doc="the calendar date of a time, in the rule set's time zone"),
-    "anniversary": Function((TIMES,), "date",
-                            doc="this year's anniversary of a date (29 February falls on 28 February)"),
-}
-
-AGG_DOCS = {
-    "count": "number of elements", "sum": "total of numbers or amounts", "avg": "average",
-    "min": "smallest", "max": "largest", "first": "earliest element", "last": "latest element",
-    "any": "whether at least one element matches", "all": "whether every element matches",
-}
 
 
 @dataclass(slots=True)
@@ -103,7 +31,7 @@ class Environment:
     currency: str = "EUR"
 
 
-class Checker:
+class Checker(LiteralChecks):
     """Types expressions into shared `Annotations`, appending diagnostics instead of raising."""
 
     def __init__(self, env: Environment, annotations: Annotations, diagnostics: list[Diagnostic]):
@@ -120,7 +48,7 @@ class Checker:
         """A rule condition must be yes/no."""
         typ = self.check(expr, scope)
         if typ is not None and typ.kind not in ("bool", "null"):
-            self.error(expr, "E210", f"{what} must be true or false, but this is {_a(typ)}",
+            self.error(expr, "E210", f"{what} must be true or false, but this is {with_article(typ)}",
                        "compare it with something, for example `... >= 10`")
 
     def check(self, expr: A.Expr, scope: str) -> T.Type | None:
@@ -152,75 +80,6 @@ class Checker:
 
     def _null(self, *nodes: A.Node) -> bool:
         return any(id(n) in self.ann.nullable for n in nodes)
-
-    # literals
-    def _Number(self, node: A.Number) -> T.Type:
-        return self._set(node, T.NUMBER, constant=True)
-
-    def _Percent(self, node: A.Percent) -> T.Type:
-        return self._set(node, T.PERCENT, constant=True)
-
-    def _MoneyLit(self, node: A.MoneyLit) -> T.Type:
-        self.check_currency(node)
-        return self._set(node, T.money(node.currency), constant=True)
-
-    def check_currency(self, node: A.MoneyLit) -> None:
-        if not is_currency(node.currency):
-            self.error(node, "E201", f"`{node.currency}` is not a currency code",
-                       did_you_mean(node.currency, MINOR_UNITS) or "use an ISO 4217 code such as EUR, USD or GBP")
-        elif node.amount.as_tuple().exponent < -MINOR_UNITS[node.currency]:  # type: ignore[operator]
-            digits = MINOR_UNITS[node.currency]
-            self.error(node, "E202", f"{node.currency} amounts have {digits} decimal{'s' if digits != 1 else ''}, "
-                       f"`{node.amount}` has more", f"round it, e.g. `{node.amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)} {node.currency}`")
-
-    def _DurationLit(self, node: A.DurationLit) -> T.Type:
-        return self._set(node, T.DURATION, constant=True)
-
-    def _DateLit(self, node: A.DateLit) -> T.Type:
-        return self._set(node, T.DATE, constant=True)
-
-    def _DateTimeLit(self, node: A.DateTimeLit) -> T.Type:
-        zone = node.zone
-        if zone and zone != "Z" and zone[:1] not in "+-":
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                self.error(node, "E203", f"`{zone}` is not a known time zone",
-                           "use an IANA name such as Europe/Paris or America/New_York")
-        return self._set(node, T.DATETIME, constant=True)
-
-    def _String(self, node: A.String) -> T.Type:
-        return self._set(node, T.STRING, constant=True)
-
-    def _Bool(self, node: A.Bool) -> T.Type:
-        return self._set(node, T.BOOL, constant=True)
-
-    def _Null(self, node: A.Null) -> T.Type:
-        return self._set(node, T.NULL, nullable=True, constant=True)
-
-    def _ListLit(self, node: A.ListLit) -> T.Type | None:
-        element: T.Type = T.NULL
-        ok = True
-        for item in node.items:
-            typ = self.visit(item)
-            if typ is None:
-                ok = False
-                continue
-            if typ.kind == "null":
-                self.error(item, "E213", "a list cannot hold `null`", "test for a missing value with `== null`")
-                ok = False
-            elif typ.kind in ("list", "record"):
-                self.error(item, "E211", f"a list can hold numbers, amounts, texts or dates, not {_a(typ)}")
-                ok = False
-            elif not T.compatible(element, typ):
-                self.error(item, "E212", f"a list must hold values of one kind: this is {_a(typ)}, "
-                           f"the ones before it are {_a(element)}")
-                ok = False
-            else:
-                element = T.unify(element, typ)
-        if not ok:
-            return None
-        return self._set(node, T.list_of(element), constant=self._const(*node.items))
 
     # names and fields
     def _Name(self, node: A.Name) -> T.Type | None:
@@ -284,7 +143,7 @@ class Checker:
                 self.ann.flatten.add(id(node))
                 return self._set(node, spec.type)
             return self._set(node, T.list_of(spec.type))
-        self.error(node, "E222", f"{_a(base)} has no fields, so `.{node.name}` cannot be read",
+        self.error(node, "E222", f"{with_article(base)} has no fields, so `.{node.name}` cannot be read",
                    "remove the dot, or start from a record such as `contact` or `cart`")
         return None
 
@@ -321,7 +180,7 @@ class Checker:
         for arg, typ, kinds in zip(node.args, types, spec.params, strict=True):
             assert typ is not None
             if typ.kind != "null" and typ.kind not in kinds:
-                self.error(arg, "E233", f"`{node.func}` needs {_words(kinds)}, not {_a(typ)}")
+                self.error(arg, "E233", f"`{node.func}` needs {kinds_in_words(kinds)}, not {with_article(typ)}")
                 return None
         first = types[0]
         assert first is not None
@@ -339,7 +198,7 @@ class Checker:
             return None
         if source.kind != "list" or source.element is None:
             self.error(node.source, "E240", f"`{node.func}` needs a collection such as `orders` or `cart.items`, "
-                       f"not {_a(source)}")
+                       f"not {with_article(source)}")
             return None
         collection, projection = self._split(node.source)
         coll_type = self.ann.types.get(id(collection))
@@ -347,7 +206,7 @@ class Checker:
         if node.where is not None:
             if element_record is None:
                 self.error(node.where, "E241", "`where` filters a collection of records such as `orders`; "
-                           f"{_a(source)} has no fields to filter on")
+                           f"{with_article(source)} has no fields to filter on")
                 return None
             self.elements.append(element_record)
             try:
@@ -357,7 +216,7 @@ class Checker:
             if cond is None:
                 return None
             if cond.kind not in ("bool", "null"):
-                self.error(node.where, "E210", f"the `where` filter must be true or false, but this is {_a(cond)}")
+                self.error(node.where, "E210", f"the `where` filter must be true or false, but this is {with_article(cond)}")
                 return None
         info = AggInfo(collection, element_record or "", projection, len(self.elements))
         self.ann.aggregates[id(node)] = info
@@ -416,7 +275,7 @@ class Checker:
         if typ is None:
             return None
         if typ.kind not in ("number", "percent", "money", "null"):
-            self.error(node, "E250", f"only numbers and amounts can be negative, not {_a(typ)}")
+            self.error(node, "E250", f"only numbers and amounts can be negative, not {with_article(typ)}")
             return None
         return self._set(node, typ, nullable=self._null(node.operand), constant=self._const(node.operand))
 
@@ -425,7 +284,7 @@ class Checker:
         if typ is None:
             return None
         if typ.kind not in ("bool", "null"):
-            self.error(node.operand, "E210", f"`not` needs a condition, but this is {_a(typ)}")
+            self.error(node.operand, "E210", f"`not` needs a condition, but this is {with_article(typ)}")
             return None
         return self._set(node, T.BOOL, constant=self._const(node.operand))
 
@@ -435,7 +294,7 @@ class Checker:
             return None
         for side, typ in ((node.left, left), (node.right, right)):
             if typ.kind not in ("bool", "null"):
-                self.error(side, "E210", f"`{node.op}` joins conditions, but this is {_a(typ)}",
+                self.error(side, "E210", f"`{node.op}` joins conditions, but this is {with_article(typ)}",
                            "compare it with something, for example `cart.subtotal >= 50 EUR`")
                 return None
         return self._set(node, T.BOOL, constant=self._const(node.left, node.right))
@@ -487,7 +346,7 @@ class Checker:
             hint = "to count the days between dates use `days_since(...)` or `days_until(...)`"
         elif "money" in (lk, rk) and {lk, rk} & num and op in "+-":
             hint = "write the number as an amount with its currency, e.g. `5 EUR`"
-        self.error(node, "E262", f"cannot {_VERB[op]} {_a(left)} and {_a(right)}", hint)
+        self.error(node, "E262", f"cannot {_VERB[op]} {with_article(left)} and {with_article(right)}", hint)
         return None
 
     def _Compare(self, node: A.Compare) -> T.Type | None:
@@ -501,11 +360,11 @@ class Checker:
                 self.error(node, "E270", f"`{op}` looks for a value in a list", "to look inside a text use `contains`")
                 return None
             if right.kind != "list":
-                self.error(node.right, "E270", f"`{op}` needs a list after it, such as `[\"FR\", \"BE\"]`, not {_a(right)}")
+                self.error(node.right, "E270", f"`{op}` needs a list after it, such as `[\"FR\", \"BE\"]`, not {with_article(right)}")
                 return None
             assert right.element is not None
             if not T.compatible(left, right.element):
-                self.error(node, "E271", f"{_a(left)} is never in {_a(right)}")
+                self.error(node, "E271", f"{with_article(left)} is never in {with_article(right)}")
                 return None
             return self._set(node, T.BOOL, constant=constant)
         if op in ("starts with", "ends with", "contains") and left.kind in ("string", "null") \
@@ -514,19 +373,19 @@ class Checker:
         if op in ("starts with", "ends with"):
             for side, typ in ((node.left, left), (node.right, right)):
                 if typ.kind not in ("string", "null"):
-                    self.error(side, "E272", f"`{op}` compares texts, not {_a(typ)}")
+                    self.error(side, "E272", f"`{op}` compares texts, not {with_article(typ)}")
                     return None
             return self._set(node, T.BOOL, constant=constant)
         if op == "contains":
             if left.kind == "list":
                 assert left.element is not None
                 if not T.compatible(left.element, right):
-                    self.error(node, "E271", f"{_a(left)} never contains {_a(right)}")
+                    self.error(node, "E271", f"{with_article(left)} never contains {with_article(right)}")
                     return None
                 return self._set(node, T.BOOL, constant=constant)
             for side, typ in ((node.left, left), (node.right, right)):
                 if typ.kind not in ("string", "null"):
-                    self.error(side, "E272", f"`contains` looks in a text or a list, not in {_a(typ)}")
+                    self.error(side, "E272", f"`contains` looks in a text or a list, not in {with_article(typ)}")
                     return None
             return self._set(node, T.BOOL, constant=constant)
         if not T.compatible(left, right):
@@ -537,16 +396,16 @@ class Checker:
                 hint = f"amounts in {left.currency} and {right.currency} never compare"
             elif {left.kind, right.kind} == {"string", "number"}:
                 hint = "put quotes around the text, or remove them around the number"
-            self.error(node, "E273", f"cannot compare {_a(left)} with {_a(right)}", hint)
+            self.error(node, "E273", f"cannot compare {with_article(left)} with {with_article(right)}", hint)
             return None
         if op not in ("==", "!=") and not (left.kind in T.ORDERED or left.kind == "null") \
                 or op not in ("==", "!=") and not (right.kind in T.ORDERED or right.kind == "null"):
-            self.error(node, "E274", f"`{op}` orders numbers, amounts, texts and dates, not {_a(left)}")
+            self.error(node, "E274", f"`{op}` orders numbers, amounts, texts and dates, not {with_article(left)}")
             return None
         if op in ("==", "!=") and "null" in (left.kind, right.kind):
             return self._set(node, T.BOOL, constant=constant)
         if "list" in (left.kind, right.kind) or "record" in (left.kind, right.kind):
-            self.error(node, "E274", f"`{op}` compares single values, not {_a(left if left.kind in ('list', 'record') else right)}",
+            self.error(node, "E274", f"`{op}` compares single values, not {with_article(left if left.kind in ('list', 'record') else right)}",
                        "use `count(...)`, `any(...)` or `contains`")
             return None
         return self._set(node, T.BOOL, constant=constant)
@@ -573,23 +432,6 @@ _VERB = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 
 def _sub_day_duration(node: A.Expr) -> bool:
     return isinstance(node, A.DurationLit) and node.unit in ("hour", "minute")
-
-
-def describe(typ: T.Type) -> str:
-    """`a number`, `an amount in EUR`, `a collection of orders`: a type in a sentence."""
-    return _a(typ)
-
-
-def _a(typ: T.Type) -> str:
-    text = str(typ)
-    if text.startswith(("a ", "an ")):
-        return text
-    return ("an " if text[:1] in "aeiou" else "a ") + text
-
-
-def _words(kinds: frozenset[str]) -> str:
-    names = sorted(T.WORDS.get(k, "list" if k == "list" else k) for k in kinds)
-    return " or ".join(_a(T.Type(k)) if k != "list" else "a list" for k in sorted(kinds)) if names else "?"
 
 
 def _scope_word(scope: str) -> str:

@@ -11,10 +11,12 @@ from relance.engine.backends.interpreter import Interpreter
 from relance.engine.data import types as T
 from relance.engine.data.context import UTC, Context
 from relance.engine.data.errors import EvaluationError
-from relance.engine.language.checker import Annotations, Checker, Environment
+from relance.engine.language.annotations import Annotations
+from relance.engine.language.checker import Checker, Environment
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.grammar import ast as A
 from relance.grammar.diagnostics import Diagnostic, RuleSetError
+from relance.grammar.formatter import format_expr
 from relance.grammar.parser import ParseFailure, parse_expression
 
 SCOPE_NAMES = ("any", "segment", "checkout")
@@ -57,7 +59,6 @@ class CompiledExpression:
 
     def explain(self, ctx: Context | Mapping[str, Any]) -> list[tuple[int, str, Any, T.Type]]:
         """(depth, text, value, type) for each part of the expression, outermost first."""
-        from relance.grammar.formatter import format_expr
 
         ctx = self._context(ctx)
         interpreter = Interpreter(self.annotations, self.ruleset.currency if self.ruleset else "EUR",

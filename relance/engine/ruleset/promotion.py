@@ -16,7 +16,8 @@ from typing import Any
 from relance.engine.backends.codegen import compile_function
 from relance.engine.backends.interpreter import datetime_literal
 from relance.engine.data.money import Money
-from relance.engine.language.checker import Annotations
+from relance.engine.data.values import shift
+from relance.engine.language.annotations import Annotations
 from relance.grammar import ast as A
 
 CLASSES = ("order", "items", "shipping")
@@ -197,7 +198,6 @@ class Promotion:
         """When a pool code stops working: its own date, else its issue plus `expires after`."""
         if stored is not None or self.code_lifetime is None or issued_at is None:
             return stored
-        from relance.engine.data.values import shift
 
         return shift(issued_at, self.code_lifetime.amount, self.code_lifetime.unit, tz)  # type: ignore[no-any-return]
 

@@ -15,7 +15,7 @@ from typing import Any
 from relance.engine.data import types as T
 from relance.engine.data.context import Context
 from relance.engine.data.errors import EvaluationError
-from relance.engine.language.checker import Annotations
+from relance.engine.language.annotations import Annotations
 from relance.engine.ruleset.promotion import Promotion, by_code, place
 from relance.grammar import ast as A
 from relance.grammar.diagnostics import did_you_mean

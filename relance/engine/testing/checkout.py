@@ -18,7 +18,8 @@ from relance.engine.data.money import Money
 from relance.engine.language.forms import Expectation, TestCase
 from relance.engine.ruleset.promotion import normalize_code
 from relance.engine.ruleset.ruleset import RuleSet
-from relance.engine.service import opportunities
+from relance.engine.service import Store, opportunities
+from relance.engine.store import tables as S
 
 CART_KEYS = ("applied", "not_applied", "refused", "total", "discount", "shipping_discount", "qualify")
 
@@ -40,8 +41,6 @@ def checkout_context(rules: RuleSet, case: TestCase, contexts: Mapping[str, Cont
 
 def store_for(rules: RuleSet, case: TestCase, now: dt.datetime) -> Ledger:
     """A private store with the case's history of redemptions, codes and stopped promotions."""
-    from relance.engine.service import Store
-    from relance.engine.store import tables as S
 
     store = Store.memory()
     ledger = Ledger(store.engine, cache_ttl=0)

@@ -20,10 +20,10 @@ from relance.engine.data.display import show
 from relance.engine.data.errors import DataError, EvaluationError
 from relance.engine.data.models import to_aware
 from relance.engine.data.money import Money
+from relance.engine.language.files import TEST_SUFFIXES
 from relance.engine.language.forms import Expectation, TestCase, TestFile
 from relance.engine.language.yamlsource import YamlFailure, load_located
 from relance.engine.ruleset.expression import compile_expression
-from relance.engine.ruleset.load import TEST_SUFFIXES
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.segments.membership import members_python, members_sql
 from relance.engine.segments.rfm import compute_sql, with_rfm

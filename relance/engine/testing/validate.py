@@ -19,10 +19,10 @@ from relance.engine.data.context import Context
 from relance.engine.data.errors import DataError
 from relance.engine.data.models import Cart, Contact, Event, Order, in_currency, to_aware
 from relance.engine.data.money import Money
+from relance.engine.language.form_errors import allowed_keys, form_diagnostic
 from relance.engine.language.forms import AmountMark, Expectation, TestCase, TestFile
 from relance.engine.language.yamlsource import Located, scalar_origin
 from relance.engine.ruleset.expression import compile_expression
-from relance.engine.ruleset.load import _allowed_keys, _form_diagnostic
 from relance.engine.ruleset.ruleset import RuleSet
 from relance.engine.testing.checkout import CART_KEYS
 from relance.grammar.diagnostics import Diagnostic, RuleSetError, did_you_mean
@@ -39,7 +39,7 @@ def validate(located: Located, ruleset: RuleSet) -> tuple[TestFile | None, list[
     try:
         TestFile.model_validate(data)
     except ValidationError as error:
-        found.extend((tuple(item["loc"]), _form_diagnostic(located, item, TestFile, "a test file")) for item in error.errors())
+        found.extend((tuple(item["loc"]), form_diagnostic(located, item, TestFile, "a test file")) for item in error.errors())
     floats = _inexact_numbers(located, ruleset)
     found.extend(floats)
     said = {loc for loc, _ in floats}  # a float is not also "not an amount"
@@ -298,7 +298,7 @@ def _data_diagnostic(located: Located, base: tuple[str | int, ...], item: Any, m
     kind = item["type"]
     what = "an item" if "items" in inside[:-1] else _WHAT.get(model, "a record")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, inside[:-1])
+        allowed = allowed_keys(model, inside[:-1])
         hint = did_you_mean(str(inside[-1]), allowed) or (f"allowed here: {', '.join(allowed)}" if allowed else None)
         return Diagnostic.at(located.span(loc, key=True), "E030", f"unknown key `{inside[-1]}` in {what}", hint)
     if kind == "missing":
